@@ -1,0 +1,154 @@
+"""The aiohttp application factory: state in typed AppKeys, resources in cleanup_ctx."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import jinja2
+from aiohttp import web
+
+import web as web_assets
+from signaling import __version__, http_api, pages
+from signaling.archive import Archive
+from signaling.config import Config
+from signaling.desk import Desk
+from signaling.errors import LivedeskError
+from signaling.keys import (
+    ARCHIVE,
+    CONFIG,
+    DESK,
+    METRICS,
+    NODE,
+    SECRET,
+    STORE,
+    TEMPLATES,
+)
+from signaling.metrics import Metrics
+from signaling.node import Node
+from signaling.store import open_store
+from signaling.ws import ws_handler
+
+STATUS_BY_CODE = {
+    "bad_json": 400,
+    "bad_message": 400,
+    "unknown_type": 400,
+    "too_large": 413,
+    "unauthorized": 401,
+    "forbidden": 403,
+    "origin": 403,
+    "not_found": 404,
+    "wrong_state": 409,
+    "not_assigned": 409,
+    "channel_state": 409,
+    "capacity": 409,
+    "conflict": 409,
+    "rate_limited": 429,
+    "unavailable": 503,
+    "internal": 500,
+}
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; "
+    "object-src 'none'"
+)
+
+
+def load_secret(cfg: Config) -> bytes:
+    """The configured secret, or one generated once into ``<data_dir>/secret.key``."""
+    if cfg.server.secret:
+        return cfg.server.secret.encode()
+    path = cfg.data_path / "secret.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()
+
+
+def error_response(exc: LivedeskError) -> web.Response:
+    status = STATUS_BY_CODE.get(exc.code, 400)
+    headers = {"Retry-After": "5"} if status in (429, 503) else None
+    return web.json_response(
+        {"error": {"code": exc.code, "message": exc.message}}, status=status, headers=headers
+    )
+
+
+@web.middleware
+async def errors_and_headers(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            http_api.check_origin(request)
+        resp = await handler(request)
+    except LivedeskError as exc:
+        resp = error_response(exc)
+    if not resp.prepared:
+        resp.headers.setdefault("Content-Security-Policy", CSP)
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault("Cache-Control", "no-store")
+    return resp
+
+
+def create_app(cfg: Config, *, secret: bytes | None = None) -> web.Application:
+    """Build the application. Resources open when it starts and close when it stops."""
+    app = web.Application(middlewares=[errors_and_headers], client_max_size=256 * 1024)
+    app[CONFIG] = cfg
+    app[SECRET] = secret if secret is not None else load_secret(cfg)
+    app[METRICS] = Metrics()
+    app[TEMPLATES] = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(web_assets.TEMPLATES),
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+        undefined=jinja2.StrictUndefined,
+    )
+    app.cleanup_ctx.append(_resources)
+    app.router.add_get("/healthz", http_api.healthz)
+    app.router.add_get("/metrics", http_api.metrics)
+    app.router.add_post("/api/sessions", http_api.start_session)
+    app.router.add_get("/api/sessions/{session}", http_api.session_record)
+    app.router.add_post("/api/login", http_api.login)
+    app.router.add_post("/api/logout", http_api.logout)
+    app.router.add_get("/api/me", http_api.me)
+    app.router.add_get("/api/overview", http_api.overview)
+    app.router.add_get("/ws", ws_handler)
+    app.router.add_get("/", pages.index)
+    app.router.add_get("/l/{entry}", pages.customer_page)
+    app.router.add_get("/agent", pages.agent_console)
+    app.router.add_static("/static/", Path(web_assets.STATIC), append_version=True)
+    return app
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    cfg = app[CONFIG]
+    metrics = app[METRICS]
+    store = open_store(cfg.store.redis_url, key_prefix=cfg.store.key_prefix)
+    await store.start()
+    archive = Archive(cfg.archive_path)
+    await archive.start()
+    desk = Desk(cfg, store, archive, metrics, secret=app[SECRET])
+    node = Node(desk)
+    app[STORE], app[ARCHIVE], app[DESK], app[NODE] = store, archive, desk, node
+    for name, text in (
+        ("livedesk_connections_total", "WebSocket connections accepted"),
+        ("livedesk_messages_in_total", "WebSocket messages received"),
+        ("livedesk_messages_out_total", "WebSocket messages sent"),
+        ("livedesk_errors_total", "Error replies sent, by code"),
+    ):
+        metrics.counter(name, text)
+    await node.start()
+    await desk.start()
+    try:
+        yield
+    finally:
+        await node.close()
+        await desk.close()
+        await archive.close()
+        await store.close()
+
+
+__all__ = ["create_app", "__version__"]

@@ -1,0 +1,321 @@
+"""The archive: SQLite in the data directory, written from one thread.
+
+It keeps staff users, interaction records and every timeline event for good.
+Writes are queued and applied by a dedicated writer thread, so the event loop
+never waits on disk; reads run in the default executor. Schema migrations are
+applied in order at start-up and recorded in ``schema_version``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+import structlog
+
+from signaling.interaction import Interaction
+
+log = structlog.get_logger("livedesk.archive")
+T = TypeVar("T")
+
+MIGRATIONS: Sequence[str] = (
+    # 1: users, interactions, events
+    """
+    CREATE TABLE users (
+        username TEXT PRIMARY KEY,
+        display_name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        skills TEXT NOT NULL DEFAULT '[]',
+        tiers TEXT NOT NULL DEFAULT '[]',
+        capacity INTEGER NOT NULL DEFAULT 3,
+        password_hash TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        disabled INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE interactions (
+        id TEXT PRIMARY KEY,
+        entry TEXT NOT NULL,
+        state TEXT NOT NULL,
+        customer_id TEXT NOT NULL,
+        customer_name TEXT NOT NULL,
+        tier TEXT NOT NULL,
+        page TEXT NOT NULL,
+        skill TEXT NOT NULL,
+        agent_id TEXT,
+        created_at REAL NOT NULL,
+        ended_at REAL,
+        ended_reason TEXT NOT NULL DEFAULT '',
+        disposition TEXT NOT NULL DEFAULT '',
+        transfers INTEGER NOT NULL DEFAULT 0,
+        last_seq INTEGER NOT NULL DEFAULT 0,
+        record TEXT NOT NULL
+    );
+    CREATE INDEX interactions_created ON interactions(created_at);
+    CREATE INDEX interactions_agent ON interactions(agent_id);
+    CREATE TABLE events (
+        session_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        actor_role TEXT NOT NULL,
+        actor_id TEXT NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (session_id, seq)
+    ) WITHOUT ROWID;
+    """,
+)
+
+
+class User(msgspec.Struct, frozen=True):
+    username: str
+    display_name: str
+    role: str
+    skills: tuple[str, ...]
+    tiers: tuple[str, ...]
+    capacity: int
+    password_hash: str
+    disabled: bool = False
+
+
+class ArchivedEvent(msgspec.Struct, frozen=True):
+    session_id: str
+    seq: int
+    at: float
+    kind: str
+    actor_role: str
+    actor_id: str
+    data: dict[str, Any]
+
+
+_STOP = object()
+
+
+class Archive:
+    """SQLite archive. ``open()`` migrates and starts the writer thread."""
+
+    def __init__(self, path: Path, *, batch: int = 500) -> None:
+        self.path = path
+        self._batch = batch
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._writer: threading.Thread | None = None
+        self._failed: str | None = None
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+
+    # ------------------------------------------------------------ lifecycle
+    def open(self) -> None:
+        """Blocking: create the file, migrate, start the writer. Call from a thread."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            migrate(db)
+        self._writer = threading.Thread(target=self._write_loop, name="archive-writer", daemon=True)
+        self._writer.start()
+
+    async def start(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.open)
+
+    async def close(self) -> None:
+        if self._writer is None:
+            return
+        self._queue.put(_STOP)
+        await asyncio.get_running_loop().run_in_executor(None, self._writer.join, 30)
+        self._writer = None
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        return db
+
+    @property
+    def status(self) -> str:
+        if self._failed:
+            return f"failing: {self._failed}"
+        return "ok" if self._writer is not None and self._writer.is_alive() else "stopped"
+
+    # ------------------------------------------------------------ writes
+    def record(self, inter: Interaction, events: Sequence[tuple[int, Any]]) -> None:
+        """Queue the interaction's current record and its new ``(seq, Event)`` pairs."""
+        with self._lock:
+            self._pending += 1
+        self._queue.put((inter, list(events)))
+
+    async def flush(self, timeout: float = 10.0) -> None:
+        """Wait until every queued write is on disk."""
+
+        def wait() -> None:
+            with self._idle:
+                self._idle.wait_for(lambda: self._pending == 0, timeout=timeout)
+
+        await asyncio.get_running_loop().run_in_executor(None, wait)
+
+    def _write_loop(self) -> None:
+        db = self._connect()
+        try:
+            while True:
+                item = self._queue.get()
+                if item is _STOP:
+                    return
+                items = [item]
+                while len(items) < self._batch:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is _STOP:
+                        self._queue.put(_STOP)
+                        break
+                    items.append(nxt)
+                self._apply(db, items)
+        finally:
+            db.close()
+
+    def _apply(self, db: sqlite3.Connection, items: list[Any]) -> None:
+        for attempt in range(5):
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                for inter, events in items:
+                    _write_interaction(db, inter)
+                    db.executemany(
+                        "INSERT OR IGNORE INTO events VALUES (?,?,?,?,?,?,?)",
+                        [
+                            (inter.id, seq, ev.at, ev.kind, ev.actor_role, ev.actor_id,
+                             json.dumps(ev.data, ensure_ascii=False))
+                            for seq, ev in events
+                        ],
+                    )
+                db.execute("COMMIT")
+                self._failed = None
+                break
+            except sqlite3.Error as exc:
+                db.execute("ROLLBACK") if db.in_transaction else None
+                self._failed = str(exc)
+                log.error("archive write failed", error=str(exc), attempt=attempt)
+                threading.Event().wait(0.2 * (attempt + 1))
+        with self._idle:
+            self._pending -= len(items)
+            self._idle.notify_all()
+
+    # ------------------------------------------------------------ reads
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def run() -> T:
+            db = self._connect()
+            try:
+                return fn(db)
+            finally:
+                db.close()
+
+        return await asyncio.get_running_loop().run_in_executor(None, run)
+
+    async def events(self, session_id: str) -> list[ArchivedEvent]:
+        def q(db: sqlite3.Connection) -> list[ArchivedEvent]:
+            rows = db.execute(
+                "SELECT session_id, seq, at, kind, actor_role, actor_id, data FROM events "
+                "WHERE session_id=? ORDER BY seq", (session_id,),
+            ).fetchall()
+            return [ArchivedEvent(*r[:6], data=json.loads(r[6])) for r in rows]
+
+        return await self._read(q)
+
+    async def interaction(self, session_id: str) -> dict[str, Any] | None:
+        def q(db: sqlite3.Connection) -> dict[str, Any] | None:
+            db.row_factory = sqlite3.Row
+            row = db.execute("SELECT * FROM interactions WHERE id=?", (session_id,)).fetchone()
+            return dict(row) if row else None
+
+        return await self._read(q)
+
+    async def get_user(self, username: str) -> User | None:
+        return await self._read(lambda db: get_user(db, username))
+
+    async def list_users(self) -> list[User]:
+        return await self._read(list_users)
+
+    async def ping(self) -> bool:
+        try:
+            return await self._read(lambda db: db.execute("SELECT 1").fetchone() == (1,))
+        except sqlite3.Error:
+            return False
+
+
+def _write_interaction(db: sqlite3.Connection, inter: Interaction) -> None:
+    db.execute(
+        "INSERT INTO interactions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+        "ON CONFLICT(id) DO UPDATE SET state=excluded.state, agent_id=excluded.agent_id, "
+        "skill=excluded.skill, ended_at=excluded.ended_at, ended_reason=excluded.ended_reason, "
+        "disposition=excluded.disposition, transfers=excluded.transfers, "
+        "last_seq=max(interactions.last_seq, excluded.last_seq), record=excluded.record",
+        (
+            inter.id, inter.entry, inter.state.value, inter.customer_id, inter.customer_name,
+            inter.tier, inter.page, inter.skill, inter.agent_id, inter.created_at, inter.ended_at,
+            inter.ended_reason, inter.disposition, inter.transfers, inter.last_seq,
+            msgspec.json.encode(inter).decode(),
+        ),
+    )
+
+
+# ------------------------------------------------------------ synchronous helpers
+# The CLI uses these directly (no event loop); the server wraps them in threads.
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Apply pending migrations; return the schema version."""
+    db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = db.execute("SELECT max(version) FROM schema_version").fetchone()
+    current = row[0] or 0
+    for version, script in enumerate(MIGRATIONS, start=1):
+        if version <= current:
+            continue
+        db.executescript(f"BEGIN; {script}; INSERT INTO schema_version VALUES ({version}); COMMIT;")
+        log.info("archive migrated", version=version)
+    return len(MIGRATIONS)
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    migrate(db)
+    return db
+
+
+def put_user(db: sqlite3.Connection, user: User, *, now: float) -> None:
+    db.execute(
+        "INSERT INTO users (username, display_name, role, skills, tiers, capacity, password_hash,"
+        " created_at, disabled) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(username) DO UPDATE SET "
+        "display_name=excluded.display_name, role=excluded.role, skills=excluded.skills, "
+        "tiers=excluded.tiers, capacity=excluded.capacity, password_hash=excluded.password_hash,"
+        " disabled=excluded.disabled",
+        (user.username, user.display_name, user.role, json.dumps(list(user.skills)),
+         json.dumps(list(user.tiers)), user.capacity, user.password_hash, now, int(user.disabled)),
+    )
+
+
+def _user(row: tuple[Any, ...]) -> User:
+    return User(
+        username=row[0], display_name=row[1], role=row[2], skills=tuple(json.loads(row[3])),
+        tiers=tuple(json.loads(row[4])), capacity=row[5], password_hash=row[6],
+        disabled=bool(row[7]),
+    )
+
+
+_USER_COLS = "username, display_name, role, skills, tiers, capacity, password_hash, disabled"
+
+
+def get_user(db: sqlite3.Connection, username: str) -> User | None:
+    row = db.execute(f"SELECT {_USER_COLS} FROM users WHERE username=?", (username,)).fetchone()  # noqa: S608
+    return _user(row) if row else None
+
+
+def list_users(db: sqlite3.Connection) -> list[User]:
+    rows = db.execute(f"SELECT {_USER_COLS} FROM users ORDER BY username").fetchall()  # noqa: S608
+    return [_user(r) for r in rows]

@@ -1,0 +1,207 @@
+"""The ``livedesk`` command: run, init, check-config, user add, token customer."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import secrets
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from signaling import __version__, archive, auth, config
+from signaling.errors import ConfigError
+
+DEMO_USERS = (
+    ("agent", "Demo Agent", "agent"),
+    ("agent2", "Second Agent", "agent"),
+    ("supervisor", "Demo Supervisor", "supervisor"),
+)
+
+
+def _load(args: argparse.Namespace) -> config.Config:
+    overrides = {"server": {"host": getattr(args, "host", None), "port": getattr(args, "port", None),
+                            "data_dir": getattr(args, "data_dir", None)}}
+    path = args.config
+    if path is None and Path("livedesk.toml").exists():
+        path = "livedesk.toml"
+    return config.load(path, overrides=overrides)
+
+
+def ensure_demo_users(cfg: config.Config) -> str:
+    """Create the demo staff once; the password is kept in ``<data_dir>/demo-login.txt``."""
+    path = cfg.data_path / "demo-login.txt"
+    if path.exists():
+        password = path.read_text().strip()
+    else:
+        password = secrets.token_urlsafe(9)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(password + "\n")
+        path.chmod(0o600)
+    db = archive.connect(cfg.archive_path)
+    try:
+        for username, name, role in DEMO_USERS:
+            if archive.get_user(db, username) is None:
+                user = archive.User(
+                    username=username, display_name=name, role=role, skills=(), tiers=(),
+                    capacity=cfg.routing.default_capacity,
+                    password_hash=auth.hash_password(password),
+                )
+                archive.put_user(db, user, now=time.time())
+    finally:
+        db.close()
+    return password
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from signaling import logs
+    from signaling.app import create_app
+
+    cfg = _load(args)
+    logs.configure(cfg.server.log_level, cfg.server.log_format)
+    base = cfg.server.public_url or f"http://{cfg.server.host}:{cfg.server.port}"
+    lines = [f"livedesk {__version__} on {base}  (store: "
+             f"{'redis' if cfg.store.redis_url else 'memory'}, archive: {cfg.archive_path})"]
+    for entry in cfg.entries:
+        lines.append(f"  customer page : {base}/l/{entry}")
+    lines.append(f"  agent console : {base}/agent")
+    if cfg.server.demo:
+        password = ensure_demo_users(cfg)
+        logins = ", ".join(u for u, _, _ in DEMO_USERS)
+        lines.append(f"  demo logins   : {logins}  password: {password}")
+    lines.append(f"  health        : {base}/healthz   metrics: {base}/metrics")
+    print("\n".join(lines), flush=True)
+    web.run_app(create_app(cfg), host=cfg.server.host, port=cfg.server.port, print=None,
+                access_log=None, shutdown_timeout=10)
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    if path.exists() and not args.force:
+        print(f"{path} exists; use --force to overwrite", file=sys.stderr)
+        return 1
+    path.write_text(config.template(), encoding="utf-8")
+    print(f"wrote {path}; check it with: livedesk check-config --config {path}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    print(f"config ok: {len(cfg.entries)} entries, store "
+          f"{'redis' if cfg.store.redis_url else 'memory'}, data dir {cfg.data_path}")
+    return 0
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    password = args.password or os.environ.get("LIVEDESK_NEW_PASSWORD")
+    if not password:
+        if not sys.stdin.isatty():
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = getpass.getpass(f"password for {args.name}: ")
+    if len(password) < 8:
+        print("error: the password must be at least 8 characters", file=sys.stderr)
+        return 2
+    user = archive.User(
+        username=args.name, display_name=args.display_name or args.name, role=args.role,
+        skills=tuple(_csv(args.skills)), tiers=tuple(_csv(args.tiers)),
+        capacity=args.capacity or cfg.routing.default_capacity,
+        password_hash=auth.hash_password(password),
+    )
+    db = archive.connect(cfg.archive_path)
+    try:
+        existed = archive.get_user(db, args.name) is not None
+        archive.put_user(db, user, now=time.time())
+    finally:
+        db.close()
+    print(f"{'updated' if existed else 'added'} {args.role} {args.name}"
+          f" (skills: {','.join(user.skills) or '-'}, tiers: {','.join(user.tiers) or 'all'},"
+          f" capacity: {user.capacity})")
+    return 0
+
+
+def cmd_token_customer(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    ct = cfg.customer_tokens
+    if not ct.secret:
+        print("error: customer_tokens.secret is not set (LIVEDESK_CUSTOMER_TOKEN_SECRET)",
+              file=sys.stderr)
+        return 2
+    print(auth.mint_customer(args.sub, args.tier, ct.secret, name=args.name or "",
+                             ttl_s=args.ttl or ct.default_ttl_s, issuer=ct.issuer,
+                             algorithm=ct.algorithm))
+    return 0
+
+
+def _csv(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="livedesk", description="live visual customer support")
+    top.add_argument("--version", action="version", version=f"livedesk {__version__}")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", help="TOML file (default: ./livedesk.toml if present)")
+        p.add_argument("--data-dir", dest="data_dir")
+
+    run = sub.add_parser("run", help="start the server")
+    common(run)
+    run.add_argument("--host")
+    run.add_argument("--port", type=int)
+    run.set_defaults(fn=cmd_run)
+
+    init = sub.add_parser("init", help="write a commented livedesk.toml")
+    init.add_argument("path", nargs="?", default="livedesk.toml")
+    init.add_argument("--force", action="store_true")
+    init.set_defaults(fn=cmd_init)
+
+    check = sub.add_parser("check-config", help="validate the configuration and exit")
+    common(check)
+    check.set_defaults(fn=cmd_check)
+
+    user = sub.add_parser("user", help="manage staff users").add_subparsers(
+        dest="user_command", required=True
+    )
+    add = user.add_parser("add", help="add or update a staff user")
+    common(add)
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=[r.value for r in auth.StaffRole])
+    add.add_argument("--display-name", dest="display_name")
+    add.add_argument("--skills", help="comma-separated")
+    add.add_argument("--tiers", help="comma-separated; empty serves every tier")
+    add.add_argument("--capacity", type=int, choices=range(1, 101), metavar="1-100")
+    add.add_argument("--password", help="else LIVEDESK_NEW_PASSWORD, stdin or a prompt")
+    add.set_defaults(fn=cmd_user_add)
+
+    token = sub.add_parser("token", help="mint tokens").add_subparsers(
+        dest="token_command", required=True
+    )
+    cust = token.add_parser("customer", help="a customer token, as a company backend would")
+    common(cust)
+    cust.add_argument("--sub", required=True)
+    cust.add_argument("--tier", required=True)
+    cust.add_argument("--name")
+    cust.add_argument("--ttl", type=float, help="seconds")
+    cust.set_defaults(fn=cmd_token_customer)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,245 @@
+"""Configuration: one TOML file plus ``LIVEDESK_*`` environment variables.
+
+Everything has a default, so ``livedesk run`` works with no file at all. Invalid
+values stop start-up with a :class:`ConfigError` naming the key and the value.
+Environment variables win over the file: ``LIVEDESK_<SECTION>_<KEY>`` sets
+``[section] key``; a few common ones have short aliases (see ``ENV_ALIASES``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+
+from signaling.errors import ConfigError
+
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=86400 * 30)]
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+EntryId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"
+    port: Port = 8080
+    public_url: str = ""
+    data_dir: str = "livedesk-data"
+    allowed_origins: list[str] = []
+    secret: str = ""
+    log_level: Annotated[str, msgspec.Meta(pattern=r"^(debug|info|warning|error)$")] = "info"
+    log_format: Annotated[str, msgspec.Meta(pattern=r"^(console|json)$")] = "console"
+    demo: bool = True
+
+
+class LimitsConfig(_Section):
+    ws_heartbeat_s: Seconds = 20.0
+    ws_max_frame_bytes: Annotated[int, msgspec.Meta(ge=20_000, le=4 * 1024 * 1024)] = 65536
+    messages_per_s: Annotated[float, msgspec.Meta(gt=0, le=10_000)] = 20.0
+    message_burst: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 60
+    abuse_close_after: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 200
+    hello_timeout_s: Seconds = 10.0
+    send_queue: Annotated[int, msgspec.Meta(ge=16, le=1_000_000)] = 1024
+
+
+class RoutingConfig(_Section):
+    offer_timeout_s: Seconds = 20.0
+    decline_cooldown_s: Seconds = 30.0
+    tier_priority: list[str] = msgspec.field(
+        default_factory=lambda: ["premium", "high_value", "loyalty", "standard"]
+    )
+    avg_handle_s: Seconds = 240.0
+    presence_grace_s: Seconds = 30.0
+    default_capacity: Annotated[int, msgspec.Meta(ge=1, le=100)] = 3
+    tick_s: Seconds = 1.0
+
+
+class StoreConfig(_Section):
+    redis_url: str = ""
+    key_prefix: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9:_-]{1,64}$")] = "livedesk"
+
+
+class ArchiveConfig(_Section):
+    path: str = ""  # default: <data_dir>/archive.sqlite3
+
+
+class CustomerTokenConfig(_Section):
+    secret: str = ""
+    algorithm: Annotated[str, msgspec.Meta(pattern=r"^HS(256|384|512)$")] = "HS256"
+    issuer: str = ""
+    default_ttl_s: Seconds = 900.0
+    default_tier: str = "standard"
+
+
+class AuthConfig(_Section):
+    cookie_ttl_s: Seconds = 12 * 3600.0
+    cookie_secure: bool = False
+    participant_token_ttl_s: Seconds = 24 * 3600.0
+
+
+class EntryConfig(_Section):
+    title: str = "Support"
+    skill: str = ""
+    language: Annotated[str, msgspec.Meta(pattern=r"^(|en|ko)$")] = ""
+    greeting: str = ""
+
+
+class Config(_Section):
+    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
+    routing: RoutingConfig = msgspec.field(default_factory=RoutingConfig)
+    store: StoreConfig = msgspec.field(default_factory=StoreConfig)
+    archive: ArchiveConfig = msgspec.field(default_factory=ArchiveConfig)
+    customer_tokens: CustomerTokenConfig = msgspec.field(default_factory=CustomerTokenConfig)
+    auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
+    entries: dict[EntryId, EntryConfig] = msgspec.field(
+        default_factory=lambda: {"demo": EntryConfig(title="livedesk demo support")}
+    )
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.server.data_dir).expanduser()
+
+    @property
+    def archive_path(self) -> Path:
+        return Path(self.archive.path).expanduser() if self.archive.path else (
+            self.data_path / "archive.sqlite3"
+        )
+
+
+ENV_ALIASES: dict[str, tuple[str, str]] = {
+    "LIVEDESK_REDIS_URL": ("store", "redis_url"),
+    "LIVEDESK_DATA_DIR": ("server", "data_dir"),
+    "LIVEDESK_HOST": ("server", "host"),
+    "LIVEDESK_PORT": ("server", "port"),
+    "LIVEDESK_SECRET": ("server", "secret"),
+    "LIVEDESK_CUSTOMER_TOKEN_SECRET": ("customer_tokens", "secret"),
+}
+
+_SECTIONS = {
+    name: typ
+    for name, typ in (
+        ("server", ServerConfig),
+        ("limits", LimitsConfig),
+        ("routing", RoutingConfig),
+        ("store", StoreConfig),
+        ("archive", ArchiveConfig),
+        ("customer_tokens", CustomerTokenConfig),
+        ("auth", AuthConfig),
+    )
+}
+
+
+def load(
+    path: str | Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Config:
+    """Read the file (if any), apply the environment, then ``overrides``; validate."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            raw = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError("--config", str(p), "file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("--config", str(p), f"not valid TOML: {exc}") from None
+    _apply_env(raw, os.environ if env is None else env)
+    for section, values in (overrides or {}).items():
+        raw.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
+    return from_dict(raw)
+
+
+def from_dict(raw: Mapping[str, Any]) -> Config:
+    try:
+        cfg = msgspec.convert(raw, Config, strict=False)
+    except msgspec.ValidationError as exc:
+        raise _config_error(raw, str(exc)) from None
+    _check(cfg)
+    return cfg
+
+
+def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    for name, value in env.items():
+        if not name.startswith("LIVEDESK_") or value == "":
+            continue
+        target = ENV_ALIASES.get(name)
+        if target is None:
+            rest = name[len("LIVEDESK_"):].lower()
+            target = next(
+                ((s, rest[len(s) + 1:]) for s in _SECTIONS if rest.startswith(s + "_")), None
+            )
+            if target is None or target[1] not in _SECTIONS[target[0]].__struct_fields__:
+                continue  # LIVEDESK_TEST_* and friends are not config
+        section, key = target
+        default = getattr(_SECTIONS[section](), key)
+        raw.setdefault(section, {})[key] = (
+            [v.strip() for v in value.split(",") if v.strip()] if isinstance(default, list) else value
+        )
+
+
+def _config_error(raw: Mapping[str, Any], text: str) -> ConfigError:
+    in_key = re.search(r"at `key` in `\$\.([^`]+)`", text)
+    if in_key:
+        section = in_key.group(1)
+        names = list(_lookup(raw, section) or {})
+        why = re.sub(r"\s*-\s*at `key`.*$", "", text)
+        return ConfigError(section, names, f"a name in this table is invalid: {why}")
+    m = re.search(r"at `\$\.([^`]+)`", text)
+    key = m.group(1) if m else "(root)"
+    unknown = re.search(r"unknown field `([^`]+)`", text)
+    if unknown:
+        key = f"{key}.{unknown.group(1)}" if m else unknown.group(1)
+        return ConfigError(key, _lookup(raw, key), "unknown key")
+    why = re.sub(r"\s*-\s*at `\$[^`]*`", "", text)
+    return ConfigError(key, _lookup(raw, key), why)
+
+
+def _lookup(raw: Mapping[str, Any], dotted: str) -> object:
+    cur: Any = raw
+    for part in re.split(r"\.|\[(\d+)\]", dotted):
+        if not part:
+            continue
+        try:
+            cur = cur[int(part)] if part.isdigit() else cur[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return cur
+
+
+def _check(cfg: Config) -> None:
+    """Cross-field rules that a type cannot say."""
+    url = cfg.store.redis_url
+    if url and not re.match(r"^(redis|rediss|unix)://", url):
+        raise ConfigError("store.redis_url", url, "must start with redis://, rediss:// or unix://")
+    for origin in cfg.server.allowed_origins:
+        if not re.match(r"^https?://[^/\s]+$", origin):
+            raise ConfigError(
+                "server.allowed_origins", origin, "an origin is scheme://host[:port], no path"
+            )
+    if cfg.customer_tokens.secret and len(cfg.customer_tokens.secret) < 16:
+        raise ConfigError(
+            "customer_tokens.secret", "***", "must be at least 16 characters"
+        )
+    if cfg.server.public_url and not re.match(r"^https?://[^\s]+$", cfg.server.public_url):
+        raise ConfigError("server.public_url", cfg.server.public_url, "must be an http(s) URL")
+    if not cfg.entries:
+        raise ConfigError("entries", {}, "at least one entry is needed")
+
+
+TEMPLATE_PATH = Path(__file__).with_name("livedesk.example.toml")
+
+
+def template() -> str:
+    """The commented configuration file that ``livedesk init`` writes."""
+    return TEMPLATE_PATH.read_text(encoding="utf-8")

@@ -1,0 +1,447 @@
+"""One participant's WebSocket: authentication, decoding, dispatch and ordered pushes.
+
+Every session a connection follows has a feed that keeps the last ``seq`` sent,
+so pushes arrive once, in order, with no gap: a live event that skips ahead
+triggers a backfill from the store's log, and a reconnecting client names its
+last ``seq`` per session in ``hello.resume``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from signaling import interaction as ix
+from signaling import protocol as p
+from signaling.auth import PERMISSIONS, AuthError, Participant, StaffRole, read_participant
+from signaling.errors import InteractionError, LivedeskError, ProtocolError
+from signaling.interaction import Actor, Role, SessionState
+from signaling.ratelimit import TokenBucket
+from signaling.store.base import Envelope, StoredEvent
+
+if TYPE_CHECKING:
+    from signaling.archive import User
+    from signaling.node import Node
+
+log = structlog.get_logger("livedesk.ws")
+
+# routing internals a customer has no business seeing
+_HIDDEN_FROM_CUSTOMER = frozenset(
+    {"session.offered", "session.declined", "session.offer_expired"}
+)
+_PRIVATE_FIELDS = ("notes", "disposition", "agent_id", "from_agent", "to_agent", "returned_to")
+
+
+def customer_view(event: dict[str, Any]) -> dict[str, Any] | None:
+    """What a customer may see of a timeline event, or None to skip it."""
+    if event["kind"] in _HIDDEN_FROM_CUSTOMER:
+        return None
+    data = {k: v for k, v in event["data"].items() if k not in _PRIVATE_FIELDS}
+    shown = {**event, "data": data}
+    if event["actor_role"] in ("agent", "supervisor", "system"):
+        shown["actor_id"] = event["actor_role"]
+    return shown
+
+
+class Feed:
+    """Ordered delivery of one session's log to one connection."""
+
+    __slots__ = ("last", "pending", "syncing")
+
+    def __init__(self, last: int) -> None:
+        self.last = last
+        self.syncing = False
+        self.pending: list[StoredEvent] = []
+
+
+class Connection:
+    """A participant's socket. ``participant`` for customers, ``staff`` for staff."""
+
+    def __init__(
+        self, ws: web.WebSocketResponse, node: Node, *, staff: User | None, remote: str
+    ) -> None:
+        self.ws = ws
+        self.node = node
+        self.desk = node.desk
+        self.staff = staff
+        self.participant: Participant | None = None
+        self.remote = remote
+        self.feeds: dict[str, Feed] = {}
+        self.ready = False
+        lim = self.desk.cfg.limits
+        self.bucket = TokenBucket(rate=lim.messages_per_s, burst=lim.message_burst,
+                                  now=time.monotonic())
+        self._out: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=lim.send_queue)
+        self._writer: asyncio.Task[None] | None = None
+        self._closing = False
+        self.log = log.bind(remote=remote, user=staff.username if staff else None)
+
+    # ------------------------------------------------------------ identity
+    @property
+    def actor(self) -> Actor:
+        if self.participant is not None:
+            return Actor(Role.CUSTOMER, self.participant.customer_id, self.participant.name)
+        if self.staff is not None:
+            role = Role.SUPERVISOR if self.staff.role == "supervisor" else Role.AGENT
+            return Actor(role, self.staff.username, self.staff.display_name)
+        raise AuthError("unauthorized", "say hello first")
+
+    def can(self, permission: str) -> bool:
+        return self.staff is not None and permission in PERMISSIONS[StaffRole(self.staff.role)]
+
+    # ------------------------------------------------------------ output
+    def send(self, msg: dict[str, Any]) -> None:
+        if self._closing:
+            return
+        try:
+            self._out.put_nowait(msg)
+        except asyncio.QueueFull:
+            self.log.warning("client too slow; closing")
+            self._closing = True
+            asyncio.ensure_future(self.close(WSCloseCode.TRY_AGAIN_LATER, "too slow"))
+
+    async def _write_loop(self) -> None:
+        metrics = self.desk.metrics
+        while True:
+            msg = await self._out.get()
+            if msg is None:
+                return
+            try:
+                await self.ws.send_str(p.encode(msg).decode())
+            except (ConnectionError, RuntimeError):
+                return
+            metrics.inc("livedesk_messages_out_total")
+
+    async def close(self, code: int, reason: str) -> None:
+        self._closing = True
+        with contextlib.suppress(Exception):
+            await self.ws.close(code=code, message=reason.encode())
+
+    # ------------------------------------------------------------ feeds
+    def on_envelope(self, env: Envelope) -> None:
+        feed = self.feeds.get(env.session)
+        if feed is None:
+            return
+        if env.kind == "ephemeral":
+            if env.msg is not None and self._wants_ephemeral(env.msg):
+                self.send(env.msg)
+            return
+        se = env.stored
+        if se is None:
+            return
+        if feed.syncing:
+            feed.pending.append(se)
+        elif se.seq == feed.last + 1:
+            self._push(se)
+        elif se.seq > feed.last + 1:
+            feed.pending.append(se)
+            asyncio.ensure_future(self._backfill(env.session))
+
+    def _wants_ephemeral(self, msg: dict[str, Any]) -> bool:
+        # nobody needs their own typing indicator echoed back
+        if msg.get("type") == "typing":
+            return msg.get("role") != self._side()
+        return True
+
+    def _side(self) -> str:
+        return "customer" if self.participant is not None else "agent"
+
+    def _push(self, se: StoredEvent) -> None:
+        feed = self.feeds[se.session]
+        feed.last = se.seq
+        event = {
+            "kind": se.event.kind, "at": se.event.at, "actor_role": se.event.actor_role,
+            "actor_id": se.event.actor_id, "data": se.event.data,
+        }
+        if self.participant is not None:
+            shown = customer_view(event)
+            if shown is None:
+                return
+            event = shown
+        self.send({"type": "event", "session": se.session, "seq": se.seq, "event": event})
+        if se.event.kind == "session.ended" or (
+            self.staff is not None and se.event.kind in ("session.transferred",)
+            and se.event.data.get("to_agent") not in (None, self.staff.username)
+        ):
+            self.node.request_refresh()
+
+    async def follow(self, session_id: str, after_seq: int) -> None:
+        if session_id in self.feeds:
+            return
+        self.feeds[session_id] = Feed(after_seq)
+        await self.node.follow(self, session_id)
+        await self._backfill(session_id)
+        receipts = await self.desk.receipts(session_id)
+        if receipts:
+            self.send({"type": "receipts", "session": session_id, "receipts": receipts})
+
+    async def _backfill(self, session_id: str) -> None:
+        feed = self.feeds.get(session_id)
+        if feed is None or feed.syncing:
+            return
+        feed.syncing = True
+        try:
+            while True:
+                events = await self.desk.store.events_since(session_id, feed.last, limit=500)
+                for se in events:
+                    if se.seq == feed.last + 1:
+                        self._push(se)
+                if len(events) < 500:
+                    break
+            for se in sorted(feed.pending, key=lambda e: e.seq):
+                if se.seq == feed.last + 1:
+                    self._push(se)
+            gap = any(se.seq > feed.last + 1 for se in feed.pending)
+            feed.pending.clear()
+        finally:
+            feed.syncing = False
+        if gap:
+            await self._backfill(session_id)
+
+    # ------------------------------------------------------------ main loop
+    async def run(self) -> None:
+        self._writer = asyncio.create_task(self._write_loop())
+        self.node.add(self)
+        metrics = self.desk.metrics
+        metrics.inc("livedesk_connections_total")
+        abuse_limit = self.desk.cfg.limits.abuse_close_after
+        try:
+            async for msg in self.ws:
+                if msg.type != WSMsgType.TEXT:
+                    if msg.type == WSMsgType.BINARY:
+                        self.send(p.error("bad_message", "binary frames are not accepted"))
+                    continue
+                metrics.inc("livedesk_messages_in_total")
+                if not self.bucket.take(time.monotonic()):
+                    metrics.inc("livedesk_errors_total", "rate_limited")
+                    if self.bucket.refused >= abuse_limit:
+                        self.log.warning("closing abusive client", refused=self.bucket.refused)
+                        await self.close(WSCloseCode.POLICY_VIOLATION, "rate limit abuse")
+                        break
+                    if self.bucket.refused % 20 == 1:
+                        self.send(p.error("rate_limited", "too many messages; slow down",
+                                          p.request_id(msg.data)))
+                    continue
+                await self._handle_frame(msg.data)
+        finally:
+            await self.node.remove(self)
+            with contextlib.suppress(asyncio.QueueFull):
+                self._out.put_nowait(None)
+            if self._writer is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._writer, timeout=2)
+
+    async def _handle_frame(self, data: str) -> None:
+        rid: str | int | None = None
+        try:
+            msg = p.decode(data)
+            rid = msg.id
+            result = await self._dispatch(msg)
+            if rid is not None or result:
+                self.send(p.reply(rid, **(result or {})))
+        except LivedeskError as exc:
+            if isinstance(exc, ProtocolError):
+                rid = p.request_id(data)
+            self.desk.metrics.inc("livedesk_errors_total", exc.code)
+            self.send(p.error(exc.code, exc.message, rid))
+        except Exception:
+            self.log.exception("handler failed")
+            self.desk.metrics.inc("livedesk_errors_total", "internal")
+            self.send(p.error("internal", "unexpected server error", rid))
+
+    async def _dispatch(self, msg: p.Inbound) -> dict[str, Any] | None:
+        if isinstance(msg, p.Hello):
+            return await self._hello(msg)
+        if isinstance(msg, p.Ping):
+            return {"pong": time.time()}
+        if not self.ready:
+            raise AuthError("unauthorized", "send hello first")
+        handler = _HANDLERS.get(type(msg))
+        if handler is None:  # pragma: no cover - every inbound type is mapped
+            raise ProtocolError("unknown_type", "no handler")
+        return await handler(self, msg)  # type: ignore[no-any-return]
+
+    # ------------------------------------------------------------ handlers
+    async def _hello(self, msg: p.Hello) -> dict[str, Any]:
+        if self.ready:
+            raise ProtocolError("bad_message", "hello was already sent on this connection")
+        if self.staff is None:
+            if not msg.token:
+                raise AuthError("unauthorized", "a customer must present its participant token")
+            self.participant = read_participant(msg.token, self.desk.secret)
+            inter = await self.desk.store.get_session(self.participant.session)
+            if inter is None:
+                raise InteractionError("not_found", "this session no longer exists")
+            self.log = self.log.bind(session_id=inter.id, participant=self.participant.customer_id)
+            self.ready = True
+            await self.follow(inter.id, msg.resume.get(inter.id, 0))
+            self.node.request_refresh()
+            return {"role": "customer", "session": _public_session(inter)}
+        if self.can("serve"):
+            await self.desk.agent_online(self.staff)
+        self.ready = True
+        held = await self.desk.store.sessions_held_by(self.staff.username)
+        for s in held:
+            await self.follow(s.id, msg.resume.get(s.id, 0))
+        await self.refresh_console()
+        return {"role": self.staff.role, "user": {"username": self.staff.username,
+                                                   "name": self.staff.display_name}}
+
+    async def refresh_console(self) -> None:
+        if self.staff is None or not self.can("console"):
+            return
+        view = await self.desk.console_view(self.staff.username, supervise=self.can("supervise"))
+        for s in view["sessions"]:
+            if s["session"] not in self.feeds:
+                await self.follow(s["session"], 0)
+        self.send(view)
+
+    def _session_of(self, session_id: str) -> None:
+        if self.participant is not None and self.participant.session != session_id:
+            raise AuthError("forbidden", "this token is for another session")
+
+    async def _chat(self, msg: p.ChatSend) -> dict[str, Any]:
+        self._session_of(msg.session)
+        _, stored = await self.desk.apply(
+            msg.session, ix.SendChat(msg.text, msg.client_msg_id), self.actor
+        )
+        if not stored:
+            return {"duplicate": True, "client_msg_id": msg.client_msg_id}
+        return {"seq": stored[0].seq, "client_msg_id": msg.client_msg_id}
+
+    async def _typing(self, msg: p.ChatTyping) -> None:
+        self._session_of(msg.session)
+        await self._must_take_part(msg.session)
+        await self.desk.ephemeral(msg.session, {
+            "type": "typing", "session": msg.session, "role": self._side(),
+            "name": self.actor.name, "typing": msg.typing,
+        })
+
+    async def _receipt(self, msg: p.ChatReceipt) -> None:
+        self._session_of(msg.session)
+        await self._must_take_part(msg.session)
+        marks = await self.desk.set_receipt(msg.session, self._side(), msg.state, msg.seq)
+        await self.desk.ephemeral(msg.session, {
+            "type": "receipt", "session": msg.session, "role": self._side(), **marks,
+        })
+
+    async def _must_take_part(self, session_id: str) -> None:
+        inter = await self.desk.store.get_session(session_id)
+        if inter is None:
+            raise InteractionError("not_found", f"no session {session_id}")
+        actor = self.actor
+        if actor.role == Role.CUSTOMER and inter.customer_id == actor.id:
+            return
+        if actor.id in (inter.agent_id, inter.offered_to):
+            return
+        raise AuthError("forbidden", "you are not a participant of this session")
+
+    def _staff_only(self, permission: str = "serve") -> None:
+        if not self.can(permission):
+            raise AuthError("forbidden", f"this needs the {permission!r} permission")
+
+    async def _status(self, msg: p.AgentStatus) -> dict[str, Any]:
+        self._staff_only()
+        if self.staff is None:  # pragma: no cover - _staff_only refused already
+            raise AuthError("forbidden", "staff only")
+        rec = await self.desk.set_status(self.staff.username, msg.status)
+        return {"status": rec.status.value}
+
+    async def _command(self, session_id: str, cmd: ix.Command) -> dict[str, Any]:
+        self._session_of(session_id)
+        inter, _ = await self.desk.apply(session_id, cmd, self.actor)
+        return {"state": inter.state.value}
+
+    async def _accept(self, msg: p.OfferAccept) -> dict[str, Any]:
+        self._staff_only()
+        out = await self._command(msg.session, ix.Accept())
+        await self.follow(msg.session, 0)
+        return out
+
+    async def _decline(self, msg: p.OfferDecline) -> dict[str, Any]:
+        self._staff_only()
+        cooldown = self.desk.cfg.routing.decline_cooldown_s
+        return await self._command(msg.session, ix.Decline(cooldown_s=cooldown))
+
+    async def _transfer(self, msg: p.SessionTransfer) -> dict[str, Any]:
+        self._staff_only()
+        if (msg.to_agent is None) == (msg.to_queue is None):
+            raise ProtocolError("bad_message", "give exactly one of to_agent or to_queue")
+        if msg.to_agent is not None:
+            target = await self.desk.store.get_agent(msg.to_agent)
+            if target is None or target.status == "offline":
+                raise InteractionError("not_found", f"agent {msg.to_agent!r} is not online")
+            if target.load >= target.capacity:
+                raise InteractionError("capacity", f"{target.name} has no free capacity")
+            cmd = ix.Transfer(to_agent=target.id, to_agent_name=target.name,
+                              expires_at=time.time() + self.desk.cfg.routing.offer_timeout_s)
+        else:
+            cmd = ix.Transfer(to_skill=msg.to_queue)
+        return await self._command(msg.session, cmd)
+
+    async def _wrapup(self, msg: p.SessionWrapUp) -> dict[str, Any]:
+        self._staff_only()
+        return await self._command(msg.session, ix.WrapUp())
+
+    async def _complete(self, msg: p.SessionComplete) -> dict[str, Any]:
+        self._staff_only()
+        out = await self._command(msg.session, ix.Complete(msg.disposition, msg.notes))
+        await self.desk.archive.flush()
+        return out
+
+    async def _leave(self, msg: p.SessionLeave) -> dict[str, Any]:
+        if self.participant is None:
+            raise AuthError("forbidden", "only the customer leaves; agents wrap up")
+        return await self._command(msg.session, ix.Leave())
+
+    async def _watch(self, msg: p.SessionWatch) -> dict[str, Any]:
+        self._staff_only("supervise")
+        inter = await self.desk.store.get_session(msg.session)
+        if inter is None:
+            raise InteractionError("not_found", f"no session {msg.session}")
+        await self.follow(msg.session, 0)
+        return {"session": _public_session(inter)}
+
+    async def _channel_request(self, msg: p.ChannelRequest) -> dict[str, Any]:
+        return await self._command(msg.session, ix.RequestChannel(msg.channel))
+
+    async def _channel_respond(self, msg: p.ChannelRespond) -> dict[str, Any]:
+        return await self._command(msg.session, ix.RespondChannel(msg.channel, msg.accept))
+
+    async def _channel_stop(self, msg: p.ChannelStop) -> dict[str, Any]:
+        return await self._command(msg.session, ix.StopChannel(msg.channel))
+
+
+def _public_session(inter: ix.Interaction) -> dict[str, Any]:
+    return {
+        "id": inter.id,
+        "entry": inter.entry,
+        "state": inter.state.value,
+        "agent_name": inter.agent_name if inter.state != SessionState.QUEUED else "",
+        "customer_name": inter.customer_name,
+        "tier": inter.tier,
+        "last_seq": inter.last_seq,
+    }
+
+
+_HANDLERS: dict[type, Any] = {
+    p.ChatSend: Connection._chat,
+    p.ChatTyping: Connection._typing,
+    p.ChatReceipt: Connection._receipt,
+    p.AgentStatus: Connection._status,
+    p.OfferAccept: Connection._accept,
+    p.OfferDecline: Connection._decline,
+    p.SessionTransfer: Connection._transfer,
+    p.SessionWrapUp: Connection._wrapup,
+    p.SessionComplete: Connection._complete,
+    p.SessionLeave: Connection._leave,
+    p.SessionWatch: Connection._watch,
+    p.ChannelRequest: Connection._channel_request,
+    p.ChannelRespond: Connection._channel_respond,
+    p.ChannelStop: Connection._channel_stop,
+}

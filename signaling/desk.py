@@ -1,0 +1,318 @@
+"""The desk: the live service that runs sessions, routing and presence.
+
+It applies interaction commands through the store (atomically), archives every
+event, and offers queued sessions to agents. Transport code (WebSocket and HTTP
+handlers) calls it; it knows nothing of sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import structlog
+
+from signaling import interaction as ix
+from signaling import routing
+from signaling.archive import Archive
+from signaling.config import Config
+from signaling.errors import InteractionError, LivedeskError
+from signaling.interaction import Actor, Interaction, SessionState
+from signaling.metrics import Metrics
+from signaling.routing import AgentPresence, Presence
+from signaling.store import Store, StoredEvent
+from signaling.store.base import CONSOLE_TOPIC, Envelope, encode_envelope, session_topic
+
+log = structlog.get_logger("livedesk.desk")
+
+OPEN_STATES = (SessionState.QUEUED, SessionState.OFFERED, SessionState.ACTIVE, SessionState.WRAP_UP)
+
+
+def new_session_id() -> str:
+    return "s_" + secrets.token_urlsafe(12).replace("-", "x").replace("_", "y")
+
+
+class Desk:
+    """Sessions, routing and presence for one process, over a shared store."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        store: Store,
+        archive: Archive,
+        metrics: Metrics,
+        *,
+        secret: bytes,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.archive = archive
+        self.metrics = metrics
+        self.secret = secret
+        self.clock = clock
+        self._kick = asyncio.Event()
+        self._router_task: asyncio.Task[None] | None = None
+        metrics.counter("livedesk_sessions_started_total", "Sessions started")
+        metrics.counter("livedesk_offers_total", "Offers made to agents")
+        metrics.counter("livedesk_commands_total", "Session commands applied, by kind")
+        metrics.counter("livedesk_command_errors_total", "Session commands refused, by error code")
+
+    # ------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        self._router_task = asyncio.create_task(self._route_forever(), name="router")
+
+    async def close(self) -> None:
+        if self._router_task is not None:
+            self._router_task.cancel()
+            try:
+                await self._router_task
+            except asyncio.CancelledError:
+                pass
+            self._router_task = None
+
+    def kick(self) -> None:
+        """Ask the router to run soon (a session queued, an agent freed up, ...)."""
+        self._kick.set()
+
+    # ------------------------------------------------------------ sessions
+    async def start_session(
+        self, *, entry: str, customer: Actor, tier: str, page: str, first_text: str,
+        language: str,
+    ) -> Interaction:
+        ent = self.cfg.entries.get(entry)
+        if ent is None:
+            raise InteractionError("not_found", f"no entry {entry!r}")
+        now = self.clock()
+        inter, events = ix.new_interaction(
+            session_id=new_session_id(), entry=entry, customer=customer, now=now, tier=tier,
+            page=page, skill=ent.skill, language=language,
+        )
+        if first_text:
+            inter, more = ix.handle(inter, ix.SendChat(first_text), customer, now)
+            events += more
+        stored = await self.store.create_session(inter, events)
+        inter = msgspec.structs.replace(inter, last_seq=stored[-1].seq)
+        self.archive.record(inter, [(s.seq, s.event) for s in stored])
+        self.metrics.inc("livedesk_sessions_started_total")
+        log.info("session started", session_id=inter.id, entry=entry, tier=tier)
+        await self._console_changed()
+        return inter
+
+    async def apply(
+        self, session_id: str, cmd: ix.Command, actor: Actor
+    ) -> tuple[Interaction, list[StoredEvent]]:
+        """Run one command; archive its events; refresh consoles when routing changes."""
+        before: dict[str, Any] = {}
+
+        def step(cur: Interaction) -> tuple[Interaction, list[ix.Event]]:
+            before["state"], before["holder"] = cur.state, cur.holder
+            return ix.handle(cur, cmd, actor, self.clock())
+
+        kind = type(cmd).__struct_config__.tag  # type: ignore[attr-defined]
+        try:
+            inter, stored = await self.store.update_session(session_id, step)
+        except LivedeskError as exc:
+            self.metrics.inc("livedesk_command_errors_total", exc.code)
+            raise
+        self.metrics.inc("livedesk_commands_total", str(kind))
+        if stored:
+            self.archive.record(inter, [(s.seq, s.event) for s in stored])
+        if inter.state != before.get("state") or inter.holder != before.get("holder"):
+            await self._console_changed()
+        return inter, stored
+
+    async def ephemeral(self, session_id: str, msg: dict[str, Any]) -> None:
+        """Send a message to everyone on the session without logging it (typing, receipts)."""
+        env = Envelope(kind="ephemeral", session=session_id, msg=msg)
+        await self.store.publish(session_topic(session_id), encode_envelope(env))
+
+    async def _console_changed(self) -> None:
+        self.kick()
+        await self.store.publish(CONSOLE_TOPIC, b"changed")
+
+    # ------------------------------------------------------------ receipts
+    async def set_receipt(self, session_id: str, role: str, state: str, seq: int) -> dict[str, int]:
+        """Remember how far ``role`` has received or read; returns both marks."""
+        key = f"receipt:{session_id}:{role}"
+        raw = await self.store.kv_get(key)
+        marks: dict[str, int] = msgspec.json.decode(raw) if raw else {"delivered": 0, "read": 0}
+        marks[state] = max(marks.get(state, 0), seq)
+        if state == "read":
+            marks["delivered"] = max(marks["delivered"], seq)
+        await self.store.kv_set(key, msgspec.json.encode(marks), 86400)
+        return marks
+
+    async def receipts(self, session_id: str) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for role in ("customer", "agent"):
+            raw = await self.store.kv_get(f"receipt:{session_id}:{role}")
+            if raw:
+                out[role] = msgspec.json.decode(raw)
+        return out
+
+    # ------------------------------------------------------------ presence
+    async def agent_online(self, user: Any) -> AgentPresence | None:
+        """Make sure a staff member who can serve has a presence record."""
+        if user.role not in ("agent", "supervisor"):
+            return None
+
+        def upsert(cur: AgentPresence | None) -> AgentPresence:
+            base = cur or AgentPresence(id=user.username, name=user.display_name)
+            return msgspec.structs.replace(
+                base, name=user.display_name, skills=tuple(user.skills), tiers=tuple(user.tiers),
+                capacity=user.capacity, role=user.role,
+            )
+
+        return await self.store.update_agent(user.username, upsert)
+
+    async def set_status(self, agent_id: str, status: Presence) -> AgentPresence:
+        def change(cur: AgentPresence | None) -> AgentPresence:
+            if cur is None:
+                raise InteractionError("not_found", f"no agent {agent_id}")
+            return msgspec.structs.replace(cur, status=status)
+
+        rec = await self.store.update_agent(agent_id, change)
+        if rec is None:  # pragma: no cover - change() never returns None
+            raise InteractionError("not_found", f"no agent {agent_id}")
+        log.info("agent status", agent_id=agent_id, status=status.value)
+        await self._console_changed()
+        return rec
+
+    # ------------------------------------------------------------ views
+    async def console_view(self, agent_id: str, *, supervise: bool) -> dict[str, Any]:
+        """What one agent's console shows: self, queue, offers, own sessions, agents."""
+        now = self.clock()
+        sessions = await self.store.sessions_by_state(*OPEN_STATES)
+        agents = await self.store.list_agents()
+        me = next((a for a in agents if a.id == agent_id), None)
+        ordered = routing.queue_order(sessions, self.cfg.routing.tier_priority)
+        queue = [
+            _summary(s, now)
+            for s in ordered
+            if supervise or me is None or routing.serves(me, s)
+        ]
+        mine = [_summary(s, now) for s in sessions if s.holder == agent_id]
+        view: dict[str, Any] = {
+            "type": "console",
+            "me": _agent_view(me) if me else None,
+            "queue": queue,
+            "sessions": sorted(mine, key=lambda s: s["created_at"]),
+            "agents": [_agent_view(a) for a in sorted(agents, key=lambda a: a.name)],
+        }
+        if supervise:
+            view["all_sessions"] = [_summary(s, now) for s in sessions if s.state != SessionState.QUEUED]
+        return view
+
+    async def queue_positions(self) -> dict[str, tuple[int, float | None, int]]:
+        """session id -> (position, estimated wait in seconds or None, agents serving)."""
+        sessions = await self.store.sessions_by_state(SessionState.QUEUED)
+        agents = [
+            a for a in await self.store.list_agents()
+            if a.status in (Presence.AVAILABLE, Presence.BUSY)
+        ]
+        ordered = routing.queue_order(sessions, self.cfg.routing.tier_priority)
+        out: dict[str, tuple[int, float | None, int]] = {}
+        for s in ordered:
+            pos = routing.queue_position(s.id, ordered) or 1
+            serving = [a for a in agents if routing.serves(a, s)]
+            cap = max((a.capacity for a in serving), default=1)
+            eta = routing.estimated_wait_s(
+                pos, len(serving), avg_handle_s=self.cfg.routing.avg_handle_s, capacity_each=cap
+            )
+            out[s.id] = (pos, eta, len(serving))
+        return out
+
+    # ------------------------------------------------------------ routing
+    async def _route_forever(self) -> None:
+        tick = self.cfg.routing.tick_s
+        while True:
+            try:
+                await asyncio.wait_for(self._kick.wait(), timeout=tick)
+            except TimeoutError:
+                pass
+            self._kick.clear()
+            try:
+                await self.route_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the router must outlive any one bad pass
+                log.exception("routing pass failed")
+                await asyncio.sleep(tick)
+
+    async def route_once(self) -> int:
+        """Expire stale offers, then offer queued sessions to agents. Returns offers made."""
+        token = await self.store.acquire("router", ttl_s=10.0)
+        if token is None:
+            return 0  # another process is routing right now
+        try:
+            return await self._route(self.clock())
+        finally:
+            await self.store.release("router", token)
+
+    async def _route(self, now: float) -> int:
+        rcfg = self.cfg.routing
+        for s in await self.store.sessions_by_state(SessionState.OFFERED):
+            if s.offer_expires_at is not None and s.offer_expires_at <= now:
+                try:
+                    await self.apply(s.id, ix.ExpireOffer(cooldown_s=rcfg.decline_cooldown_s), ix.SYSTEM)
+                    log.info("offer expired", session_id=s.id, agent_id=s.offered_to)
+                except LivedeskError:
+                    pass  # accepted or changed in the meantime
+        queued = await self.store.sessions_by_state(SessionState.QUEUED)
+        if not queued:
+            return 0
+        agents = await self.store.list_agents()
+        made = 0
+        for session_id, agent in routing.assignments(
+            queued, agents, tier_priority=rcfg.tier_priority, now=now
+        ):
+            cmd = ix.Offer(agent_id=agent.id, agent_name=agent.name,
+                           expires_at=now + rcfg.offer_timeout_s)
+            try:
+                await self.apply(session_id, cmd, ix.SYSTEM)
+            except LivedeskError as exc:
+                log.info("offer skipped", session_id=session_id, code=exc.code)
+                continue
+            made += 1
+            self.metrics.inc("livedesk_offers_total")
+            log.info("session offered", session_id=session_id, agent_id=agent.id)
+        return made
+
+
+def _summary(s: Interaction, now: float) -> dict[str, Any]:
+    return {
+        "session": s.id,
+        "entry": s.entry,
+        "state": s.state.value,
+        "customer_name": s.customer_name,
+        "tier": s.tier,
+        "page": s.page,
+        "skill": s.skill,
+        "waited_s": round(now - s.queued_at, 1),
+        "created_at": s.created_at,
+        "agent_id": s.agent_id,
+        "agent_name": s.agent_name,
+        "offered_to": s.offered_to,
+        "offer_expires_in": (
+            round(s.offer_expires_at - now, 1) if s.offer_expires_at is not None else None
+        ),
+        "transfers": s.transfers,
+    }
+
+
+def _agent_view(a: AgentPresence) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "name": a.name,
+        "status": a.status.value,
+        "skills": list(a.skills),
+        "tiers": list(a.tiers),
+        "capacity": a.capacity,
+        "load": a.load,
+        "role": a.role,
+    }

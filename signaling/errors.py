@@ -1,0 +1,66 @@
+"""The error hierarchy of the signaling server.
+
+Every error carries a stable ``code`` that goes on the wire unchanged, and a
+human-readable ``message``. The codes are listed in docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+ERROR_CODES: dict[str, str] = {
+    "bad_json": "the frame is not valid JSON",
+    "bad_message": "the message does not match its schema",
+    "unknown_type": "no message has this type",
+    "too_large": "a field or the message is over its size limit",
+    "rate_limited": "too many messages; slow down",
+    "unauthorized": "no valid credentials",
+    "forbidden": "the role may not do this",
+    "not_found": "no such session, entry or user",
+    "wrong_state": "not allowed in the session's current state",
+    "not_assigned": "the session is not assigned or offered to this agent",
+    "channel_state": "the channel is not in a state that allows this",
+    "capacity": "the agent has no free capacity",
+    "conflict": "the record changed under the request; retry",
+    "unavailable": "the live store or archive is unavailable; retry later",
+    "origin": "the Origin header is not on the allowlist",
+    "internal": "an unexpected server error; it was logged",
+}
+
+
+class LivedeskError(Exception):
+    """Base class: a failure with a stable wire code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        if code not in ERROR_CODES:  # programming error, never user input
+            raise ValueError(f"undocumented error code {code!r}")
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.code!r}, {self.message!r})"
+
+
+class ProtocolError(LivedeskError):
+    """An inbound message could not be decoded or is over a limit."""
+
+
+class InteractionError(LivedeskError):
+    """A command is not legal for the session's state or the actor's role."""
+
+
+class AuthError(LivedeskError):
+    """Credentials are missing, invalid, expired or lack the role."""
+
+
+class StoreError(LivedeskError):
+    """The live store failed or is unreachable."""
+
+
+class ConfigError(Exception):
+    """Invalid configuration; the message names the key and the bad value."""
+
+    def __init__(self, key: str, value: object, why: str) -> None:
+        super().__init__(f"config error: {key} = {value!r}: {why}")
+        self.key = key
+        self.value = value
+        self.why = why

@@ -1,0 +1,323 @@
+"""HTTP handlers: authenticate, decode, call the desk, encode. Nothing more."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import msgspec
+from aiohttp import web
+
+from signaling import __version__
+from signaling.archive import User
+from signaling.auth import (
+    PERMISSIONS,
+    StaffLogin,
+    StaffRole,
+    mint_participant,
+    new_login_id,
+    read_customer,
+    read_participant,
+    sign_cookie,
+    unsign_cookie,
+    verify_password,
+)
+from signaling.connection import customer_view
+from signaling.errors import AuthError, InteractionError, LivedeskError, ProtocolError
+from signaling.i18n import pick_language
+from signaling.interaction import Actor, Role, SessionState
+from signaling.keys import ARCHIVE, CONFIG, DESK, METRICS, NODE, SECRET, STORE
+
+COOKIE = "livedesk_login"
+
+# a dummy hash so unknown usernames cost the same time as wrong passwords
+_DUMMY_HASH = (
+    "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+)
+
+
+class StartSession(msgspec.Struct, forbid_unknown_fields=True):
+    entry: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=16384)]
+    name: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    page: Annotated[str, msgspec.Meta(max_length=2048)] = ""
+
+
+class LoginBody(msgspec.Struct, forbid_unknown_fields=True):
+    username: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+
+
+async def decode_body(request: web.Request, typ: type[Any]) -> Any:
+    raw = await request.read()
+    try:
+        return msgspec.json.decode(raw, type=typ)
+    except msgspec.ValidationError as exc:
+        raise ProtocolError("bad_message", str(exc)) from None
+    except msgspec.DecodeError:
+        raise ProtocolError("bad_json", "request body is not valid JSON") from None
+
+
+# ------------------------------------------------------------------ origin
+
+
+def allowed_origins(request: web.Request) -> set[str]:
+    cfg = request.app[CONFIG]
+    own = f"{request.scheme}://{request.host}"
+    out = {own, *cfg.server.allowed_origins}
+    if cfg.server.public_url:
+        parts = urlsplit(cfg.server.public_url)
+        out.add(f"{parts.scheme}://{parts.netloc}")
+    return out
+
+
+def check_origin(request: web.Request) -> None:
+    """Browsers always send Origin on WebSocket upgrades and unsafe methods.
+
+    A request without one comes from a non-browser client (CSRF needs a browser),
+    so it is let through; a foreign Origin is refused.
+    """
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return
+    if origin not in allowed_origins(request):
+        raise AuthError("forbidden", f"origin {origin[:100]!r} is not allowed")
+
+
+# ------------------------------------------------------------------ staff identity
+
+
+async def current_staff(request: web.Request, *, required: bool = True) -> User | None:
+    cookie = request.cookies.get(COOKIE)
+    try:
+        if cookie is None:
+            raise AuthError("unauthorized", "log in first")
+        login_id = unsign_cookie(cookie, request.app[SECRET])
+        raw = await request.app[STORE].kv_get(f"login:{login_id}")
+        if raw is None:
+            raise AuthError("unauthorized", "your login has ended; log in again")
+        login = msgspec.json.decode(raw, type=StaffLogin)
+        user = await request.app[ARCHIVE].get_user(login.username)
+        if user is None or user.disabled:
+            raise AuthError("unauthorized", "this account is disabled")
+    except AuthError:
+        if required:
+            raise
+        return None
+    return user
+
+
+async def require(request: web.Request, permission: str) -> User:
+    user = await current_staff(request)
+    if user is None or permission not in PERMISSIONS[StaffRole(user.role)]:
+        raise AuthError("forbidden", f"this needs the {permission!r} permission")
+    return user
+
+
+async def login(request: web.Request) -> web.Response:
+    body = await decode_body(request, LoginBody)
+    archive = request.app[ARCHIVE]
+    user = await archive.get_user(body.username)
+    loop = asyncio.get_running_loop()
+    ok = await loop.run_in_executor(
+        None, verify_password, body.password, user.password_hash if user else _DUMMY_HASH
+    )
+    if user is None or not ok or user.disabled:
+        raise AuthError("unauthorized", "wrong username or password")
+    cfg = request.app[CONFIG]
+    login_id = new_login_id()
+    record = StaffLogin(username=user.username, role=StaffRole(user.role),
+                        name=user.display_name, created_at=time.time())
+    await request.app[STORE].kv_set(
+        f"login:{login_id}", msgspec.json.encode(record), cfg.auth.cookie_ttl_s
+    )
+    resp = web.json_response({"username": user.username, "name": user.display_name,
+                              "role": user.role})
+    resp.set_cookie(
+        COOKIE, sign_cookie(login_id, request.app[SECRET]), httponly=True, samesite="Strict",
+        secure=cfg.auth.cookie_secure, max_age=int(cfg.auth.cookie_ttl_s), path="/",
+    )
+    return resp
+
+
+async def logout(request: web.Request) -> web.Response:
+    cookie = request.cookies.get(COOKIE)
+    if cookie:
+        try:
+            login_id = unsign_cookie(cookie, request.app[SECRET])
+            await request.app[STORE].kv_delete(f"login:{login_id}")
+        except AuthError:
+            pass
+    resp = web.json_response({"ok": True})
+    resp.del_cookie(COOKIE, path="/")
+    return resp
+
+
+async def me(request: web.Request) -> web.Response:
+    user = await current_staff(request)
+    assert_user = _must(user)
+    return web.json_response({
+        "username": assert_user.username, "name": assert_user.display_name,
+        "role": assert_user.role, "skills": list(assert_user.skills),
+        "tiers": list(assert_user.tiers), "capacity": assert_user.capacity,
+    })
+
+
+def _must(user: User | None) -> User:
+    if user is None:
+        raise AuthError("unauthorized", "log in first")
+    return user
+
+
+# ------------------------------------------------------------------ sessions
+
+
+async def start_session(request: web.Request) -> web.Response:
+    """``POST /api/sessions``: a customer asks a first question and is queued."""
+    cfg = request.app[CONFIG]
+    body: StartSession = await decode_body(request, StartSession)
+    if len(body.text.encode()) > 16 * 1024:
+        raise ProtocolError("too_large", "the question is over 16 KiB")
+    if not body.text.strip():
+        raise ProtocolError("bad_message", "the question is empty")
+    entry = cfg.entries.get(body.entry)
+    if entry is None:
+        raise InteractionError("not_found", f"no entry {body.entry!r}")
+    auth = request.headers.get("Authorization", "")
+    ct = cfg.customer_tokens
+    if auth:
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise AuthError("unauthorized", "Authorization must be 'Bearer <customer token>'")
+        claims = read_customer(token.strip(), ct.secret, algorithm=ct.algorithm,
+                               issuer=ct.issuer)
+        customer_id, tier, name = claims.sub, claims.tier, claims.name or body.name
+    else:
+        customer_id, tier, name = "anon_" + secrets.token_hex(8), ct.default_tier, body.name
+    name = name.strip()[:100]
+    language = pick_language(entry.language, request.headers.get("Accept-Language"))
+    actor = Actor(Role.CUSTOMER, customer_id, name)
+    inter = await request.app[DESK].start_session(
+        entry=body.entry, customer=actor, tier=tier, page=body.page, first_text=body.text,
+        language=language,
+    )
+    from signaling.auth import Participant
+
+    token = mint_participant(
+        Participant(session=inter.id, customer_id=customer_id, name=name, tier=tier),
+        request.app[SECRET], ttl_s=cfg.auth.participant_token_ttl_s,
+    )
+    return web.json_response(
+        {"session": inter.id, "token": token, "ws": "/ws",
+         "customer": {"id": customer_id, "name": name, "tier": tier}, "language": language},
+        status=201,
+    )
+
+
+async def session_record(request: web.Request) -> web.Response:
+    """``GET /api/sessions/{id}``: the archived record and timeline.
+
+    Staff who may supervise see any session, an agent the sessions they served,
+    and a customer (Bearer participant token) their own, filtered.
+    """
+    session_id = request.match_info["session"]
+    archive = request.app[ARCHIVE]
+    await archive.flush()
+    record = await archive.interaction(session_id)
+    auth = request.headers.get("Authorization", "")
+    customer = False
+    if auth.lower().startswith("bearer "):
+        participant = read_participant(auth[7:].strip(), request.app[SECRET])
+        if participant.session != session_id:
+            raise AuthError("forbidden", "this token is for another session")
+        customer = True
+    else:
+        user = _must(await current_staff(request))
+        perms = PERMISSIONS[StaffRole(user.role)]
+        served = record is not None and user.username in _agents_of(await archive.events(session_id))
+        if not ({"supervise", "review"} & perms) and not served:
+            raise AuthError("forbidden", "you did not serve this session")
+    if record is None:
+        raise InteractionError("not_found", f"no session {session_id}")
+    events = [
+        {"seq": e.seq, "kind": e.kind, "at": e.at, "actor_role": e.actor_role,
+         "actor_id": e.actor_id, "data": e.data}
+        for e in await archive.events(session_id)
+    ]
+    if customer:
+        events = [v for v in (customer_view(e) for e in events) if v is not None]
+        record = {k: record[k] for k in ("id", "entry", "state", "created_at", "ended_at")}
+    else:
+        record = {k: v for k, v in record.items() if k != "record"}
+    return web.json_response({"session": record, "events": events})
+
+
+def _agents_of(events: list[Any]) -> set[str]:
+    out: set[str] = set()
+    for e in events:
+        if e.kind in ("session.offered", "session.accepted"):
+            out.add(str(e.data.get("agent_id")))
+    return out
+
+
+async def overview(request: web.Request) -> web.Response:
+    """``GET /api/overview``: every queue and agent, for supervisors."""
+    user = await require(request, "supervise")
+    view = await request.app[DESK].console_view(user.username, supervise=True)
+    return web.json_response(view)
+
+
+# ------------------------------------------------------------------ operations
+
+
+async def healthz(request: web.Request) -> web.Response:
+    store, archive, node = request.app[STORE], request.app[ARCHIVE], request.app[NODE]
+    store_ok = await store.ping()
+    archive_ok = await archive.ping() and archive.status == "ok"
+    body = {
+        "status": "ok" if store_ok and archive_ok else "degraded",
+        "version": __version__,
+        "store": {"backend": store.name, "ok": store_ok},
+        "archive": {"backend": "sqlite", "ok": archive_ok, "status": archive.status},
+        "node": {"connections": len(node.connections),
+                 "uptime_s": round(time.time() - node.started_at, 1)},
+    }
+    return web.json_response(body, status=200 if body["status"] == "ok" else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    reg = request.app[METRICS]
+    node = request.app[NODE]
+    counts = {s.value: 0.0 for s in SessionState if s != SessionState.ENDED}
+    queue = 0.0
+    try:
+        for s in await request.app[STORE].sessions_by_state(
+            *(SessionState(k) for k in counts)
+        ):
+            counts[s.state.value] += 1
+        queue = counts[SessionState.QUEUED.value]
+    except LivedeskError:
+        pass  # the store is down: report what this node knows
+    extra = (
+        "# HELP livedesk_connections Open WebSocket connections on this node\n"
+        "# TYPE livedesk_connections gauge\n"
+        f"livedesk_connections {len(node.connections)}\n"
+        "# HELP livedesk_sessions Open sessions by state\n"
+        "# TYPE livedesk_sessions gauge\n"
+        + "".join(f'livedesk_sessions{{state="{k}"}} {int(v)}\n' for k, v in counts.items())
+        + "# HELP livedesk_queue_length Sessions waiting for an agent\n"
+        "# TYPE livedesk_queue_length gauge\n"
+        f"livedesk_queue_length {int(queue)}\n"
+    )
+    labels = {"livedesk_errors_total": "code", "livedesk_commands_total": "kind",
+              "livedesk_command_errors_total": "code"}
+    return web.Response(text=reg.render(labels) + extra,
+                        content_type="text/plain", charset="utf-8",
+                        headers={"X-Content-Type-Options": "nosniff"})
+
+
+__all__ = ["LivedeskError"]

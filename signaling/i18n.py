@@ -1,0 +1,137 @@
+"""Every user-facing string, in one table. English and Korean ship.
+
+Templates call ``t(key)``; pages hand the browser the table for their language
+as JSON, so scripts use the same strings. A missing Korean string falls back
+to English; a missing key is a programming error caught by the unit tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+LANGUAGES = ("en", "ko")
+
+STRINGS: dict[str, dict[str, str]] = {
+    "app.name": {"en": "livedesk", "ko": "livedesk"},
+    # customer page
+    "customer.title": {"en": "Live help", "ko": "실시간 상담"},
+    "customer.intro": {
+        "en": "Ask your question and an agent will join you here.",
+        "ko": "질문을 남겨 주시면 상담원이 여기로 연결됩니다.",
+    },
+    "customer.name_label": {"en": "Your name (optional)", "ko": "이름 (선택)"},
+    "customer.message_label": {"en": "Message", "ko": "메시지"},
+    "customer.placeholder": {"en": "Type your question…", "ko": "질문을 입력하세요…"},
+    "customer.send": {"en": "Send", "ko": "보내기"},
+    "customer.leave": {"en": "End chat", "ko": "상담 종료"},
+    "customer.queued": {"en": "You are number {position} in the queue.", "ko": "대기 순서: {position}번째입니다."},
+    "customer.eta": {"en": "Estimated wait: about {minutes} min.", "ko": "예상 대기 시간: 약 {minutes}분"},
+    "customer.eta_unknown": {
+        "en": "No agent is online right now; we will connect you as soon as one is.",
+        "ko": "지금은 연결 가능한 상담원이 없습니다. 상담원이 접속하면 바로 연결해 드립니다.",
+    },
+    "customer.connecting": {"en": "Connecting…", "ko": "연결 중…"},
+    "customer.reconnecting": {"en": "Connection lost. Reconnecting…", "ko": "연결이 끊겼습니다. 다시 연결 중…"},
+    "customer.agent_joined": {"en": "{name} joined the chat.", "ko": "{name} 상담원이 입장했습니다."},
+    "customer.agent_left": {"en": "{name} left the chat.", "ko": "{name} 상담원이 퇴장했습니다."},
+    "customer.agent_left_generic": {"en": "The agent left the chat.", "ko": "상담원이 퇴장했습니다."},
+    "customer.transferred": {
+        "en": "You are being transferred to another agent.",
+        "ko": "다른 상담원에게 연결하고 있습니다.",
+    },
+    "customer.ended": {"en": "This chat has ended. Thank you!", "ko": "상담이 종료되었습니다. 감사합니다!"},
+    "customer.new_chat": {"en": "Start a new chat", "ko": "새 상담 시작"},
+    "customer.typing": {"en": "{name} is typing…", "ko": "{name} 님이 입력 중…"},
+    "customer.you": {"en": "You", "ko": "나"},
+    "customer.agent": {"en": "Agent", "ko": "상담원"},
+    # message delivery
+    "chat.sending": {"en": "Sending…", "ko": "보내는 중…"},
+    "chat.sent": {"en": "Sent", "ko": "전송됨"},
+    "chat.delivered": {"en": "Delivered", "ko": "전달됨"},
+    "chat.read": {"en": "Read", "ko": "읽음"},
+    "chat.failed": {"en": "Not sent — retrying", "ko": "전송 실패 — 다시 시도 중"},
+    # agent console
+    "agent.title": {"en": "Agent console", "ko": "상담원 콘솔"},
+    "agent.login": {"en": "Log in", "ko": "로그인"},
+    "agent.logout": {"en": "Log out", "ko": "로그아웃"},
+    "agent.username": {"en": "Username", "ko": "아이디"},
+    "agent.password": {"en": "Password", "ko": "비밀번호"},
+    "agent.login_failed": {"en": "Wrong username or password.", "ko": "아이디 또는 비밀번호가 올바르지 않습니다."},
+    "agent.status": {"en": "Status", "ko": "상태"},
+    "agent.status.available": {"en": "Available", "ko": "상담 가능"},
+    "agent.status.busy": {"en": "Busy", "ko": "바쁨"},
+    "agent.status.away": {"en": "Away", "ko": "자리 비움"},
+    "agent.status.offline": {"en": "Offline", "ko": "오프라인"},
+    "agent.queue": {"en": "Queue", "ko": "대기열"},
+    "agent.queue_empty": {"en": "Nobody is waiting.", "ko": "대기 중인 고객이 없습니다."},
+    "agent.agents": {"en": "Agents", "ko": "상담원"},
+    "agent.sessions": {"en": "My sessions", "ko": "내 상담"},
+    "agent.no_sessions": {
+        "en": "No sessions yet. Set yourself available to receive customers.",
+        "ko": "진행 중인 상담이 없습니다. 상담 가능으로 설정하면 고객이 연결됩니다.",
+    },
+    "agent.offer": {"en": "New customer", "ko": "새 고객"},
+    "agent.accept": {"en": "Accept", "ko": "수락"},
+    "agent.decline": {"en": "Decline", "ko": "거절"},
+    "agent.tier": {"en": "Tier", "ko": "등급"},
+    "agent.page": {"en": "Page", "ko": "페이지"},
+    "agent.waited": {"en": "Waiting", "ko": "대기"},
+    "agent.transfer": {"en": "Transfer", "ko": "이관"},
+    "agent.transfer_to_agent": {"en": "To agent", "ko": "상담원에게"},
+    "agent.transfer_to_queue": {"en": "To queue (skill)", "ko": "대기열로 (스킬)"},
+    "agent.wrapup": {"en": "Wrap up", "ko": "상담 마무리"},
+    "agent.complete": {"en": "Complete", "ko": "완료"},
+    "agent.disposition": {"en": "Outcome", "ko": "처리 결과"},
+    "agent.notes": {"en": "Notes", "ko": "메모"},
+    "agent.customer_left": {"en": "The customer left.", "ko": "고객이 나갔습니다."},
+    "agent.ended": {"en": "Session ended.", "ko": "상담이 종료되었습니다."},
+    "agent.load": {"en": "{load} of {capacity} sessions", "ko": "상담 {load}/{capacity}"},
+    "agent.capacity_full": {"en": "You are at capacity.", "ko": "최대 상담 수에 도달했습니다."},
+    "agent.supervisor_view": {"en": "All queues and agents", "ko": "전체 대기열 및 상담원"},
+    "agent.watch": {"en": "Watch", "ko": "모니터링"},
+    # common
+    "common.error": {"en": "Something went wrong: {message}", "ko": "오류가 발생했습니다: {message}"},
+    "common.close": {"en": "Close", "ko": "닫기"},
+    "common.seconds": {"en": "{n}s", "ko": "{n}초"},
+    "common.minutes": {"en": "{n} min", "ko": "{n}분"},
+    "common.not_found": {"en": "This help page does not exist.", "ko": "존재하지 않는 상담 페이지입니다."},
+}
+
+
+def pick_language(entry_language: str, accept_language: str | None) -> str:
+    """The entry's setting first, then the browser's Accept-Language, then English."""
+    if entry_language in LANGUAGES:
+        return entry_language
+    for lang, _q in _parse_accept(accept_language or ""):
+        primary = lang.split("-")[0].lower()
+        if primary in LANGUAGES:
+            return primary
+    return "en"
+
+
+def _parse_accept(header: str) -> list[tuple[str, float]]:
+    out: list[tuple[str, float]] = []
+    for part in header.split(",")[:20]:
+        piece = part.strip()
+        if not piece:
+            continue
+        lang, _, params = piece.partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        out.append((lang.strip(), q))
+    return sorted(out, key=lambda x: -x[1])
+
+
+def table(lang: str) -> dict[str, str]:
+    """All strings in one language, with English filling gaps."""
+    return {key: texts.get(lang) or texts["en"] for key, texts in STRINGS.items()}
+
+
+def t(key: str, lang: str, values: Mapping[str, object] | None = None) -> str:
+    texts = STRINGS[key]
+    text = texts.get(lang) or texts["en"]
+    return text.format(**values) if values else text

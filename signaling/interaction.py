@@ -1,0 +1,593 @@
+"""The interaction model: a pure state machine for one support session.
+
+``handle(interaction, command, actor, now)`` returns the next interaction and the
+events to append to its timeline, or raises :class:`InteractionError` with a stable
+code. Nothing here does I/O or reads a clock; callers pass ``now`` in.
+
+Session states::
+
+    queued -> offered -> active -> wrap_up -> ended
+       ^         |          |
+       +---------+          +-- (transfer) -> offered | queued
+
+Each media or co-browse channel has a state of its own:
+``offered -> accepted | declined``, ``accepted -> active``, ``* -> stopped``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+import msgspec
+
+from signaling.errors import InteractionError
+
+RECENT_CLIENT_IDS = 64
+"""How many recent client message ids a session remembers to drop resent chat."""
+
+
+class SessionState(StrEnum):
+    QUEUED = "queued"
+    OFFERED = "offered"
+    ACTIVE = "active"
+    WRAP_UP = "wrap_up"
+    ENDED = "ended"
+
+
+class Role(StrEnum):
+    CUSTOMER = "customer"
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+    SYSTEM = "system"
+
+
+class Channel(StrEnum):
+    CHAT = "chat"
+    VOICE = "voice"
+    VIDEO = "video"
+    SCREEN = "screen"
+    COBROWSE = "cobrowse"
+
+
+class ChannelState(StrEnum):
+    OFFERED = "offered"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    ACTIVE = "active"
+    STOPPED = "stopped"
+
+
+UPGRADE_CHANNELS = frozenset(
+    {Channel.VOICE, Channel.VIDEO, Channel.SCREEN, Channel.COBROWSE}
+)
+
+
+class Actor(msgspec.Struct, frozen=True):
+    """Who asks for a command: a role and the participant or user id."""
+
+    role: Role
+    id: str
+    name: str = ""
+
+
+SYSTEM = Actor(Role.SYSTEM, "system", "livedesk")
+
+
+class ChannelStatus(msgspec.Struct, frozen=True):
+    state: ChannelState
+    requested_by: Role
+    changed_at: float
+
+
+class Event(msgspec.Struct, frozen=True):
+    """One timeline entry. ``at`` is wall-clock seconds since the epoch."""
+
+    kind: str
+    at: float
+    actor_role: str
+    actor_id: str
+    data: dict[str, Any] = {}
+
+
+class Interaction(msgspec.Struct, frozen=True):
+    """The live record of one support session."""
+
+    id: str
+    entry: str
+    state: SessionState
+    created_at: float
+    queued_at: float
+    customer_id: str
+    customer_name: str = ""
+    tier: str = "standard"
+    page: str = ""
+    skill: str = ""
+    language: str = "en"
+    agent_id: str | None = None
+    agent_name: str = ""
+    offered_to: str | None = None
+    offered_to_name: str = ""
+    offer_expires_at: float | None = None
+    # agent id -> time until which routing must not offer this session to them again
+    skipped: dict[str, float] = {}
+    channels: dict[str, ChannelStatus] = {}
+    recent_client_ids: tuple[str, ...] = ()
+    transfers: int = 0
+    disposition: str = ""
+    ended_reason: str = ""
+    ended_at: float | None = None
+    last_seq: int = 0
+
+    @property
+    def holder(self) -> str | None:
+        """The agent whose capacity this session takes up right now."""
+        if self.state == SessionState.OFFERED:
+            return self.offered_to
+        if self.state in (SessionState.ACTIVE, SessionState.WRAP_UP):
+            return self.agent_id
+        return None
+
+
+# ---------------------------------------------------------------- commands
+
+
+class Offer(msgspec.Struct, frozen=True, tag="offer"):
+    agent_id: str
+    agent_name: str
+    expires_at: float
+
+
+class ExpireOffer(msgspec.Struct, frozen=True, tag="expire_offer"):
+    cooldown_s: float = 30.0
+
+
+class Accept(msgspec.Struct, frozen=True, tag="accept"):
+    pass
+
+
+class Decline(msgspec.Struct, frozen=True, tag="decline"):
+    cooldown_s: float = 30.0
+
+
+class SendChat(msgspec.Struct, frozen=True, tag="chat"):
+    text: str
+    client_msg_id: str = ""
+
+
+class Transfer(msgspec.Struct, frozen=True, tag="transfer"):
+    """To a named agent (offered to them) or back to a queue with a skill."""
+
+    to_agent: str | None = None
+    to_agent_name: str = ""
+    to_skill: str | None = None
+    expires_at: float | None = None
+
+
+class WrapUp(msgspec.Struct, frozen=True, tag="wrap_up"):
+    pass
+
+
+class Leave(msgspec.Struct, frozen=True, tag="leave"):
+    pass
+
+
+class Complete(msgspec.Struct, frozen=True, tag="complete"):
+    disposition: str = ""
+    notes: str = ""
+
+
+class ForceEnd(msgspec.Struct, frozen=True, tag="force_end"):
+    reason: str
+
+
+class RequestChannel(msgspec.Struct, frozen=True, tag="channel_request"):
+    channel: Channel
+
+
+class RespondChannel(msgspec.Struct, frozen=True, tag="channel_respond"):
+    channel: Channel
+    accept: bool
+
+
+class ActivateChannel(msgspec.Struct, frozen=True, tag="channel_activate"):
+    channel: Channel
+
+
+class StopChannel(msgspec.Struct, frozen=True, tag="channel_stop"):
+    channel: Channel
+
+
+Command = (
+    Offer
+    | ExpireOffer
+    | Accept
+    | Decline
+    | SendChat
+    | Transfer
+    | WrapUp
+    | Leave
+    | Complete
+    | ForceEnd
+    | RequestChannel
+    | RespondChannel
+    | ActivateChannel
+    | StopChannel
+)
+
+# ---------------------------------------------------------------- creation
+
+
+def new_interaction(
+    *,
+    session_id: str,
+    entry: str,
+    customer: Actor,
+    now: float,
+    tier: str = "standard",
+    page: str = "",
+    skill: str = "",
+    language: str = "en",
+) -> tuple[Interaction, list[Event]]:
+    """A freshly queued interaction and its first timeline events."""
+    inter = Interaction(
+        id=session_id,
+        entry=entry,
+        state=SessionState.QUEUED,
+        created_at=now,
+        queued_at=now,
+        customer_id=customer.id,
+        customer_name=customer.name,
+        tier=tier,
+        page=page,
+        skill=skill,
+        language=language,
+        channels={
+            Channel.CHAT.value: ChannelStatus(ChannelState.ACTIVE, Role.CUSTOMER, now)
+        },
+    )
+    events = [
+        _event(
+            "session.created",
+            customer,
+            now,
+            entry=entry,
+            tier=tier,
+            page=page,
+            skill=skill,
+            customer_name=customer.name,
+        ),
+        _event("session.queued", SYSTEM, now, skill=skill),
+    ]
+    return inter, events
+
+
+# ---------------------------------------------------------------- transitions
+
+
+def handle(
+    inter: Interaction, cmd: Command, actor: Actor, now: float
+) -> tuple[Interaction, list[Event]]:
+    """Apply ``cmd`` asked by ``actor`` at ``now``. Raises InteractionError."""
+    if inter.state == SessionState.ENDED:
+        raise InteractionError("wrong_state", "the session has ended")
+    fn = _HANDLERS.get(type(cmd))
+    if fn is None:  # pragma: no cover - every Command member has a handler
+        raise InteractionError("bad_message", f"unknown command {type(cmd).__name__}")
+    return fn(inter, cmd, actor, now)
+
+
+def _event(kind: str, actor: Actor, now: float, **data: Any) -> Event:
+    return Event(kind=kind, at=now, actor_role=actor.role.value, actor_id=actor.id, data=data)
+
+
+def _need_role(actor: Actor, *roles: Role) -> None:
+    if actor.role not in roles:
+        allowed = ", ".join(r.value for r in roles)
+        raise InteractionError("forbidden", f"only {allowed} may do this, not {actor.role.value}")
+
+
+def _need_state(inter: Interaction, *states: SessionState) -> None:
+    if inter.state not in states:
+        allowed = ", ".join(s.value for s in states)
+        raise InteractionError(
+            "wrong_state", f"not allowed while the session is {inter.state.value} (needs {allowed})"
+        )
+
+
+def _need_participant(inter: Interaction, actor: Actor) -> None:
+    """The actor must be this session's customer or its assigned agent."""
+    if actor.role == Role.CUSTOMER and actor.id == inter.customer_id:
+        return
+    if actor.role == Role.AGENT and actor.id == inter.agent_id:
+        return
+    if actor.role == Role.AGENT:
+        raise InteractionError("not_assigned", "this session is not assigned to you")
+    raise InteractionError("forbidden", "you are not a participant of this session")
+
+
+def _offer(inter: Interaction, cmd: Offer, actor: Actor, now: float) -> tuple[Interaction, list[Event]]:
+    _need_role(actor, Role.SYSTEM)
+    _need_state(inter, SessionState.QUEUED)
+    new = msgspec.structs.replace(
+        inter,
+        state=SessionState.OFFERED,
+        offered_to=cmd.agent_id,
+        offered_to_name=cmd.agent_name,
+        offer_expires_at=cmd.expires_at,
+    )
+    ev = _event(
+        "session.offered", actor, now, agent_id=cmd.agent_id, agent_name=cmd.agent_name,
+        expires_at=cmd.expires_at,
+    )
+    return new, [ev]
+
+
+def _requeue(inter: Interaction, skip_agent: str | None, until: float) -> Interaction:
+    skipped = {a: t for a, t in inter.skipped.items() if t > until - 3600}
+    if skip_agent:
+        skipped[skip_agent] = until
+    return msgspec.structs.replace(
+        inter,
+        state=SessionState.QUEUED,
+        offered_to=None,
+        offered_to_name="",
+        offer_expires_at=None,
+        skipped=skipped,
+    )
+
+
+def _expire_offer(
+    inter: Interaction, cmd: ExpireOffer, actor: Actor, now: float
+) -> tuple[Interaction, list[Event]]:
+    _need_role(actor, Role.SYSTEM)
+    _need_state(inter, SessionState.OFFERED)
+    if inter.offer_expires_at is not None and now < inter.offer_expires_at:
+        raise InteractionError("wrong_state", "the offer has not expired yet")
+    agent = inter.offered_to
+    new = _requeue(inter, agent, now + cmd.cooldown_s)
+    back_to = _back_to_agent(inter)
+    if back_to is not None:
+        # a transfer nobody took returns to the agent who sent it
+        new = msgspec.structs.replace(new, state=SessionState.ACTIVE, agent_id=back_to[0],
+                                      agent_name=back_to[1])
+    return new, [_event("session.offer_expired", actor, now, agent_id=agent,
+                        returned_to=back_to[0] if back_to else None)]
+
+
+def _back_to_agent(inter: Interaction) -> tuple[str, str] | None:
+    if inter.agent_id and inter.agent_id != inter.offered_to:
+        return inter.agent_id, inter.agent_name
+    return None
+
+
+def _accept(inter: Interaction, cmd: Accept, actor: Actor, now: float) -> tuple[Interaction, list[Event]]:
+    _need_role(actor, Role.AGENT)
+    _need_state(inter, SessionState.OFFERED)
+    if actor.id != inter.offered_to:
+        raise InteractionError("not_assigned", "this session was not offered to you")
+    previous = inter.agent_id
+    new = msgspec.structs.replace(
+        inter,
+        state=SessionState.ACTIVE,
+        agent_id=actor.id,
+        agent_name=inter.offered_to_name or actor.name,
+        offered_to=None,
+        offered_to_name="",
+        offer_expires_at=None,
+        skipped={},
+    )
+    events = [_event("session.accepted", actor, now, agent_id=actor.id,
+                     agent_name=new.agent_name, waited_s=round(now - inter.queued_at, 3))]
+    if previous and previous != actor.id:
+        events.append(_event("session.transferred", actor, now, from_agent=previous,
+                             to_agent=actor.id, agent_name=new.agent_name))
+    return new, events
+
+
+def _decline(inter: Interaction, cmd: Decline, actor: Actor, now: float) -> tuple[Interaction, list[Event]]:
+    _need_role(actor, Role.AGENT)
+    _need_state(inter, SessionState.OFFERED)
+    if actor.id != inter.offered_to:
+        raise InteractionError("not_assigned", "this session was not offered to you")
+    new = _requeue(inter, actor.id, now + cmd.cooldown_s)
+    back_to = _back_to_agent(inter)
+    if back_to is not None:
+        new = msgspec.structs.replace(new, state=SessionState.ACTIVE, agent_id=back_to[0],
+                                      agent_name=back_to[1])
+    return new, [_event("session.declined", actor, now, agent_id=actor.id,
+                        returned_to=back_to[0] if back_to else None)]
+
+
+def _chat(inter: Interaction, cmd: SendChat, actor: Actor, now: float) -> tuple[Interaction, list[Event]]:
+    _need_role(actor, Role.CUSTOMER, Role.AGENT)
+    _need_participant(inter, actor)
+    if actor.role == Role.CUSTOMER:
+        _need_state(inter, SessionState.QUEUED, SessionState.OFFERED, SessionState.ACTIVE)
+    else:
+        _need_state(inter, SessionState.ACTIVE)
+    if cmd.client_msg_id and cmd.client_msg_id in inter.recent_client_ids:
+        return inter, []  # a resend after reconnect: already on the timeline
+    recent = inter.recent_client_ids
+    if cmd.client_msg_id:
+        recent = (*recent, cmd.client_msg_id)[-RECENT_CLIENT_IDS:]
+    new = msgspec.structs.replace(inter, recent_client_ids=recent)
+    return new, [_event("chat.message", actor, now, text=cmd.text, name=actor.name,
+                        client_msg_id=cmd.client_msg_id)]
+
+
+def _transfer(inter: Interaction, cmd: Transfer, actor: Actor, now: float) -> tuple[Interaction, list[Event]]:
+    _need_role(actor, Role.AGENT, Role.SUPERVISOR)
+    _need_state(inter, SessionState.ACTIVE)
+    if actor.role == Role.AGENT and actor.id != inter.agent_id:
+        raise InteractionError("not_assigned", "this session is not assigned to you")
+    if (cmd.to_agent is None) == (cmd.to_skill is None):
+        raise InteractionError("bad_message", "transfer needs exactly one of to_agent or to_queue")
+    if cmd.to_agent is not None:
+        if cmd.to_agent == inter.agent_id:
+            raise InteractionError("bad_message", "cannot transfer a session to its own agent")
+        new = msgspec.structs.replace(
+            inter,
+            state=SessionState.OFFERED,
+            offered_to=cmd.to_agent,
+            offered_to_name=cmd.to_agent_name,
+            offer_expires_at=cmd.expires_at,
+            transfers=inter.transfers + 1,
+        )
+        ev = _event("session.transfer_requested", actor, now, from_agent=inter.agent_id,
+                    to_agent=cmd.to_agent, to_agent_name=cmd.to_agent_name)
+        return new, [ev]
+    new = msgspec.structs.replace(
+        inter,
+        state=SessionState.QUEUED,
+        skill=cmd.to_skill or "",
+        agent_id=None,
+        agent_name="",
+        skipped={inter.agent_id: now + 3600} if inter.agent_id else {},
+        transfers=inter.transfers + 1,
+    )
+    ev = _event("session.transferred", actor, now, from_agent=inter.agent_id,
+                to_queue=cmd.to_skill)
+    return new, [ev, _event("session.queued", SYSTEM, now, skill=cmd.to_skill)]
+
+
+def _stop_all_channels(inter: Interaction, now: float) -> dict[str, ChannelStatus]:
+    return {
+        name: (
+            st
+            if st.state in (ChannelState.STOPPED, ChannelState.DECLINED)
+            else ChannelStatus(ChannelState.STOPPED, st.requested_by, now)
+        )
+        for name, st in inter.channels.items()
+    }
+
+
+def _wrap_up(inter: Interaction, cmd: WrapUp, actor: Actor, now: float) -> tuple[Interaction, list[Event]]:
+    _need_role(actor, Role.AGENT)
+    _need_state(inter, SessionState.ACTIVE)
+    _need_participant(inter, actor)
+    new = msgspec.structs.replace(
+        inter, state=SessionState.WRAP_UP, channels=_stop_all_channels(inter, now)
+    )
+    return new, [_event("session.agent_left", actor, now, agent_name=inter.agent_name),
+                 _event("session.wrap_up", SYSTEM, now)]
+
+
+def _leave(inter: Interaction, cmd: Leave, actor: Actor, now: float) -> tuple[Interaction, list[Event]]:
+    _need_role(actor, Role.CUSTOMER)
+    _need_participant(inter, actor)
+    if inter.state in (SessionState.QUEUED, SessionState.OFFERED):
+        new = msgspec.structs.replace(
+            inter, state=SessionState.ENDED, ended_reason="abandoned", ended_at=now,
+            offered_to=None, offer_expires_at=None, channels=_stop_all_channels(inter, now),
+        )
+        return new, [_event("session.customer_left", actor, now),
+                     _event("session.ended", SYSTEM, now, reason="abandoned")]
+    _need_state(inter, SessionState.ACTIVE, SessionState.WRAP_UP)
+    if inter.state == SessionState.WRAP_UP:
+        return inter, [_event("session.customer_left", actor, now)]
+    new = msgspec.structs.replace(
+        inter, state=SessionState.WRAP_UP, channels=_stop_all_channels(inter, now)
+    )
+    return new, [_event("session.customer_left", actor, now), _event("session.wrap_up", SYSTEM, now)]
+
+
+def _complete(inter: Interaction, cmd: Complete, actor: Actor, now: float) -> tuple[Interaction, list[Event]]:
+    _need_role(actor, Role.AGENT)
+    _need_state(inter, SessionState.WRAP_UP)
+    _need_participant(inter, actor)
+    new = msgspec.structs.replace(
+        inter, state=SessionState.ENDED, disposition=cmd.disposition, ended_reason="completed",
+        ended_at=now,
+    )
+    return new, [_event("session.ended", actor, now, reason="completed",
+                        disposition=cmd.disposition, notes=cmd.notes)]
+
+
+def _force_end(inter: Interaction, cmd: ForceEnd, actor: Actor, now: float) -> tuple[Interaction, list[Event]]:
+    _need_role(actor, Role.SYSTEM, Role.SUPERVISOR)
+    new = msgspec.structs.replace(
+        inter, state=SessionState.ENDED, ended_reason=cmd.reason, ended_at=now,
+        offered_to=None, offer_expires_at=None, channels=_stop_all_channels(inter, now),
+    )
+    return new, [_event("session.ended", actor, now, reason=cmd.reason)]
+
+
+def _channel_guard(inter: Interaction, actor: Actor, channel: Channel) -> None:
+    _need_role(actor, Role.CUSTOMER, Role.AGENT)
+    _need_participant(inter, actor)
+    _need_state(inter, SessionState.ACTIVE)
+    if channel not in UPGRADE_CHANNELS:
+        raise InteractionError("channel_state", f"{channel.value} cannot be requested")
+
+
+def _set_channel(inter: Interaction, channel: Channel, st: ChannelStatus) -> Interaction:
+    return msgspec.structs.replace(inter, channels={**inter.channels, channel.value: st})
+
+
+def _request_channel(
+    inter: Interaction, cmd: RequestChannel, actor: Actor, now: float
+) -> tuple[Interaction, list[Event]]:
+    _channel_guard(inter, actor, cmd.channel)
+    cur = inter.channels.get(cmd.channel.value)
+    if cur is not None and cur.state in (ChannelState.OFFERED, ChannelState.ACCEPTED,
+                                         ChannelState.ACTIVE):
+        raise InteractionError("channel_state", f"{cmd.channel.value} is already {cur.state.value}")
+    new = _set_channel(inter, cmd.channel, ChannelStatus(ChannelState.OFFERED, actor.role, now))
+    return new, [_event("channel.offered", actor, now, channel=cmd.channel.value)]
+
+
+def _respond_channel(
+    inter: Interaction, cmd: RespondChannel, actor: Actor, now: float
+) -> tuple[Interaction, list[Event]]:
+    _channel_guard(inter, actor, cmd.channel)
+    cur = inter.channels.get(cmd.channel.value)
+    if cur is None or cur.state != ChannelState.OFFERED:
+        raise InteractionError("channel_state", f"{cmd.channel.value} has not been offered")
+    if cur.requested_by == actor.role:
+        raise InteractionError("forbidden", "the other side must answer this request")
+    state = ChannelState.ACCEPTED if cmd.accept else ChannelState.DECLINED
+    new = _set_channel(inter, cmd.channel, ChannelStatus(state, cur.requested_by, now))
+    return new, [_event(f"channel.{state.value}", actor, now, channel=cmd.channel.value)]
+
+
+def _activate_channel(
+    inter: Interaction, cmd: ActivateChannel, actor: Actor, now: float
+) -> tuple[Interaction, list[Event]]:
+    _need_role(actor, Role.SYSTEM)
+    _need_state(inter, SessionState.ACTIVE)
+    cur = inter.channels.get(cmd.channel.value)
+    if cur is None or cur.state != ChannelState.ACCEPTED:
+        raise InteractionError("channel_state", f"{cmd.channel.value} has not been accepted")
+    new = _set_channel(inter, cmd.channel, ChannelStatus(ChannelState.ACTIVE, cur.requested_by, now))
+    return new, [_event("channel.active", actor, now, channel=cmd.channel.value)]
+
+
+def _stop_channel(
+    inter: Interaction, cmd: StopChannel, actor: Actor, now: float
+) -> tuple[Interaction, list[Event]]:
+    _channel_guard(inter, actor, cmd.channel)
+    cur = inter.channels.get(cmd.channel.value)
+    if cur is None or cur.state not in (ChannelState.OFFERED, ChannelState.ACCEPTED,
+                                        ChannelState.ACTIVE):
+        raise InteractionError("channel_state", f"{cmd.channel.value} is not running")
+    new = _set_channel(inter, cmd.channel, ChannelStatus(ChannelState.STOPPED, cur.requested_by, now))
+    return new, [_event("channel.stopped", actor, now, channel=cmd.channel.value)]
+
+
+_HANDLERS: dict[type, Any] = {
+    Offer: _offer,
+    ExpireOffer: _expire_offer,
+    Accept: _accept,
+    Decline: _decline,
+    SendChat: _chat,
+    Transfer: _transfer,
+    WrapUp: _wrap_up,
+    Leave: _leave,
+    Complete: _complete,
+    ForceEnd: _force_end,
+    RequestChannel: _request_channel,
+    RespondChannel: _respond_channel,
+    ActivateChannel: _activate_channel,
+    StopChannel: _stop_channel,
+}

@@ -1,0 +1,22 @@
+"""Typed application keys: all server state hangs off the app, never module globals."""
+
+from __future__ import annotations
+
+import jinja2
+from aiohttp import web
+
+from signaling.archive import Archive
+from signaling.config import Config
+from signaling.desk import Desk
+from signaling.metrics import Metrics
+from signaling.node import Node
+from signaling.store import Store
+
+CONFIG = web.AppKey("config", Config)
+SECRET = web.AppKey("secret", bytes)
+METRICS = web.AppKey("metrics", Metrics)
+TEMPLATES = web.AppKey("templates", jinja2.Environment)
+STORE = web.AppKey("store", Store)
+ARCHIVE = web.AppKey("archive", Archive)
+DESK = web.AppKey("desk", Desk)
+NODE = web.AppKey("node", Node)

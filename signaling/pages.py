@@ -1,0 +1,54 @@
+"""Page handlers: pick the language, render an autoescaped template. No logic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from signaling import i18n
+from signaling.http_api import current_staff
+from signaling.keys import CONFIG, TEMPLATES
+
+
+def render(request: web.Request, name: str, status: int = 200, **ctx: Any) -> web.Response:
+    lang = ctx.setdefault("lang", "en")
+    strings = i18n.table(lang)
+    ctx.setdefault("strings", strings)
+    html = request.app[TEMPLATES].get_template(name).render(
+        t=lambda key, **v: i18n.t(key, lang, v), **ctx
+    )
+    return web.Response(text=html, content_type="text/html", charset="utf-8", status=status)
+
+
+async def index(request: web.Request) -> web.Response:
+    cfg = request.app[CONFIG]
+    lang = i18n.pick_language("", request.headers.get("Accept-Language"))
+    entries = [{"id": k, "title": v.title} for k, v in cfg.entries.items()]
+    return render(request, "index.html", lang=lang, entries=entries)
+
+
+async def customer_page(request: web.Request) -> web.Response:
+    """``/l/{entry}``: the customer's chat page for one entry point."""
+    cfg = request.app[CONFIG]
+    entry_id = request.match_info["entry"]
+    entry = cfg.entries.get(entry_id)
+    lang = i18n.pick_language(entry.language if entry else "",
+                              request.headers.get("Accept-Language"))
+    if entry is None:
+        return render(request, "not_found.html", status=404, lang=lang)
+    page_config = {"entry": entry_id, "title": entry.title, "greeting": entry.greeting,
+                   "lang": lang}
+    return render(request, "customer.html", lang=lang, entry=page_config,
+                  page_config=page_config)
+
+
+async def agent_console(request: web.Request) -> web.Response:
+    """``/agent``: the console; the login form when there is no valid login."""
+    lang = i18n.pick_language("", request.headers.get("Accept-Language"))
+    user = await current_staff(request, required=False)
+    me = None
+    if user is not None:
+        me = {"username": user.username, "name": user.display_name, "role": user.role,
+              "capacity": user.capacity}
+    return render(request, "agent.html", lang=lang, page_config={"me": me, "lang": lang})

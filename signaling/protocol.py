@@ -1,0 +1,230 @@
+"""The WebSocket message codec: bytes in, a typed struct or a ProtocolError out.
+
+Every inbound message is a JSON object with a ``type``. Requests may carry an
+``id`` (a short string or integer) that the reply echoes. This module does no
+I/O; docs/protocol.md describes each message in prose.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from signaling.errors import ProtocolError
+from signaling.interaction import Channel
+from signaling.routing import Presence
+
+MAX_CHAT_BYTES = 16 * 1024
+"""Chat text over this many UTF-8 bytes is refused with ``too_large``."""
+
+MAX_FRAME_BYTES = 64 * 1024
+"""A WebSocket frame over this is closed by the server with code 1009."""
+
+RequestId = Annotated[str, msgspec.Meta(max_length=64)] | Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+SessionId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+ShortText = Annotated[str, msgspec.Meta(max_length=200)]
+ClientMsgId = Annotated[str, msgspec.Meta(max_length=64)]
+Notes = Annotated[str, msgspec.Meta(max_length=4000)]
+Token = Annotated[str, msgspec.Meta(max_length=4096)]
+
+
+class _Msg(msgspec.Struct, tag_field="type", forbid_unknown_fields=True, frozen=True):
+    pass
+
+
+class Hello(_Msg, tag="hello"):
+    """First message on a connection. ``resume`` maps session id to the last seq seen."""
+
+    id: RequestId | None = None
+    token: Token | None = None
+    resume: Annotated[dict[SessionId, Annotated[int, msgspec.Meta(ge=0)]], msgspec.Meta(max_length=64)] = {}
+
+
+class Ping(_Msg, tag="ping"):
+    id: RequestId | None = None
+
+
+class ChatSend(_Msg, tag="chat.send"):
+    session: SessionId
+    # the byte limit is checked after decoding so that it gets its own code
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_CHAT_BYTES * 4)]
+    client_msg_id: ClientMsgId = ""
+    id: RequestId | None = None
+
+
+class ChatTyping(_Msg, tag="chat.typing"):
+    session: SessionId
+    typing: bool
+    id: RequestId | None = None
+
+
+class ChatReceipt(_Msg, tag="chat.receipt"):
+    """The sender's messages up to ``seq`` were delivered to, or read by, this client."""
+
+    session: SessionId
+    seq: Annotated[int, msgspec.Meta(ge=1)]
+    state: Literal["delivered", "read"]
+    id: RequestId | None = None
+
+
+class AgentStatus(_Msg, tag="agent.status"):
+    status: Presence
+    id: RequestId | None = None
+
+
+class OfferAccept(_Msg, tag="offer.accept"):
+    session: SessionId
+    id: RequestId | None = None
+
+
+class OfferDecline(_Msg, tag="offer.decline"):
+    session: SessionId
+    id: RequestId | None = None
+
+
+class SessionTransfer(_Msg, tag="session.transfer"):
+    session: SessionId
+    to_agent: ShortText | None = None
+    to_queue: ShortText | None = None
+    id: RequestId | None = None
+
+
+class SessionWrapUp(_Msg, tag="session.wrapup"):
+    session: SessionId
+    id: RequestId | None = None
+
+
+class SessionComplete(_Msg, tag="session.complete"):
+    session: SessionId
+    disposition: ShortText = ""
+    notes: Notes = ""
+    id: RequestId | None = None
+
+
+class SessionLeave(_Msg, tag="session.leave"):
+    session: SessionId
+    id: RequestId | None = None
+
+
+class SessionWatch(_Msg, tag="session.watch"):
+    """A supervisor follows a session's timeline without taking part."""
+
+    session: SessionId
+    id: RequestId | None = None
+
+
+class ChannelRequest(_Msg, tag="channel.request"):
+    session: SessionId
+    channel: Channel
+    id: RequestId | None = None
+
+
+class ChannelRespond(_Msg, tag="channel.respond"):
+    session: SessionId
+    channel: Channel
+    accept: bool
+    id: RequestId | None = None
+
+
+class ChannelStop(_Msg, tag="channel.stop"):
+    session: SessionId
+    channel: Channel
+    id: RequestId | None = None
+
+
+Inbound = (
+    Hello
+    | Ping
+    | ChatSend
+    | ChatTyping
+    | ChatReceipt
+    | AgentStatus
+    | OfferAccept
+    | OfferDecline
+    | SessionTransfer
+    | SessionWrapUp
+    | SessionComplete
+    | SessionLeave
+    | SessionWatch
+    | ChannelRequest
+    | ChannelRespond
+    | ChannelStop
+)
+
+INBOUND_TYPES: tuple[str, ...] = tuple(
+    t.__struct_config__.tag  # type: ignore[attr-defined]
+    for t in Inbound.__args__  # type: ignore[attr-defined]
+)
+
+_decoder = msgspec.json.Decoder(Inbound)
+_probe = msgspec.json.Decoder(dict[str, Any])
+_encoder = msgspec.json.Encoder()
+
+
+def decode(data: str | bytes) -> Inbound:
+    """Decode one inbound frame, or raise ProtocolError with a stable code."""
+    raw = data.encode() if isinstance(data, str) else data
+    if len(raw) > MAX_FRAME_BYTES:
+        raise ProtocolError("too_large", f"message is {len(raw)} bytes; the limit is {MAX_FRAME_BYTES}")
+    try:
+        msg = _decoder.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise _classify(raw, exc) from None
+    if isinstance(msg, ChatSend):
+        size = len(msg.text.encode())
+        if size > MAX_CHAT_BYTES:
+            raise ProtocolError(
+                "too_large", f"chat text is {size} bytes; the limit is {MAX_CHAT_BYTES}"
+            )
+        if not msg.text.strip():
+            raise ProtocolError("bad_message", "chat text is empty")
+    return msg
+
+
+def _classify(raw: bytes, exc: msgspec.DecodeError) -> ProtocolError:
+    if not isinstance(exc, msgspec.ValidationError):
+        return ProtocolError("bad_json", "message is not valid JSON")
+    try:
+        obj = _probe.decode(raw)
+    except msgspec.DecodeError:
+        return ProtocolError("bad_message", "message must be a JSON object with a type")
+    kind = obj.get("type")
+    if kind is None:
+        return ProtocolError("bad_message", "message has no type")
+    if not isinstance(kind, str) or kind not in INBOUND_TYPES:
+        return ProtocolError("unknown_type", f"unknown message type {str(kind)[:40]!r}")
+    text = str(exc)
+    if "Expected `str` of length <=" in text or "Expected `object` of length <=" in text:
+        return ProtocolError("too_large", f"{kind}: {text}")
+    return ProtocolError("bad_message", f"{kind}: {text}")
+
+
+def request_id(data: str | bytes) -> str | int | None:
+    """Best-effort ``id`` of a frame that failed to decode, so the error can echo it."""
+    try:
+        obj = _probe.decode(data.encode() if isinstance(data, str) else data)
+    except msgspec.DecodeError:
+        return None
+    rid = obj.get("id")
+    if isinstance(rid, str) and len(rid) <= 64:
+        return rid
+    if isinstance(rid, int) and not isinstance(rid, bool) and 0 <= rid <= 2**53:
+        return rid
+    return None
+
+
+# ---------------------------------------------------------------- outbound
+
+
+def encode(msg: dict[str, Any]) -> bytes:
+    return _encoder.encode(msg)
+
+
+def reply(rid: str | int | None, **data: Any) -> dict[str, Any]:
+    """The answer to a request: ``{"type": "ok", "id": ..., ...}``."""
+    return {"type": "ok", "id": rid, **data}
+
+
+def error(code: str, message: str, rid: str | int | None = None) -> dict[str, Any]:
+    return {"type": "error", "id": rid, "code": code, "message": message}

@@ -1,0 +1,177 @@
+"""The in-process store: the default for a single process."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import defaultdict
+
+import msgspec
+
+from signaling.errors import InteractionError
+from signaling.interaction import Interaction, SessionState
+from signaling.routing import AgentPresence
+from signaling.store.base import (
+    ENDED_RETENTION_S,
+    AgentUpdate,
+    Envelope,
+    Event,
+    Handler,
+    SessionUpdate,
+    Store,
+    StoredEvent,
+    assign_seqs,
+    encode_envelope,
+    session_topic,
+)
+
+
+class MemoryStore(Store):
+    """Everything in dictionaries. Updates are atomic because they never await."""
+
+    name = "memory"
+
+    def __init__(self, *, clock: object = time.monotonic) -> None:
+        self._clock = clock
+        self._sessions: dict[str, Interaction] = {}
+        self._events: dict[str, list[StoredEvent]] = {}
+        self._ended_at: dict[str, float] = {}
+        self._agents: dict[str, AgentPresence] = {}
+        self._kv: dict[str, tuple[bytes, float]] = {}
+        self._locks: dict[str, tuple[str, float]] = {}
+        self._subs: dict[str, list[Handler]] = defaultdict(list)
+
+    def _now(self) -> float:
+        return self._clock()  # type: ignore[operator,no-any-return]
+
+    async def ping(self) -> bool:
+        return True
+
+    # ------------------------------------------------------------ sessions
+    async def create_session(self, inter: Interaction, events: list[Event]) -> list[StoredEvent]:
+        if inter.id in self._sessions:
+            raise InteractionError("conflict", f"session {inter.id} exists")
+        inter, stored = assign_seqs(inter, events)
+        self._sessions[inter.id] = inter
+        self._events[inter.id] = list(stored)
+        self._publish_events(stored)
+        return stored
+
+    async def get_session(self, session_id: str) -> Interaction | None:
+        self._expire_ended()
+        return self._sessions.get(session_id)
+
+    async def update_session(
+        self, session_id: str, fn: SessionUpdate
+    ) -> tuple[Interaction, list[StoredEvent]]:
+        cur = self._sessions.get(session_id)
+        if cur is None:
+            raise InteractionError("not_found", f"no session {session_id}")
+        new, events = fn(cur)
+        new, stored = assign_seqs(new, events)
+        self._sessions[session_id] = new
+        self._events[session_id].extend(stored)
+        if new.state == SessionState.ENDED and session_id not in self._ended_at:
+            self._ended_at[session_id] = self._now()
+        self._publish_events(stored)
+        return new, stored
+
+    async def events_since(
+        self, session_id: str, after_seq: int, limit: int = 1000
+    ) -> list[StoredEvent]:
+        log = self._events.get(session_id, [])
+        return log[max(after_seq, 0): max(after_seq, 0) + limit]
+
+    async def sessions_by_state(self, *states: SessionState) -> list[Interaction]:
+        self._expire_ended()
+        return [s for s in self._sessions.values() if s.state in states]
+
+    async def sessions_held_by(self, agent_id: str) -> list[Interaction]:
+        return [s for s in self._sessions.values() if s.holder == agent_id]
+
+    def _expire_ended(self) -> None:
+        now = self._now()
+        for sid, at in list(self._ended_at.items()):
+            if now - at > ENDED_RETENTION_S:
+                self._sessions.pop(sid, None)
+                self._events.pop(sid, None)
+                del self._ended_at[sid]
+
+    def _publish_events(self, stored: list[StoredEvent]) -> None:
+        for se in stored:
+            env = Envelope(kind="event", session=se.session, stored=se)
+            self._deliver(session_topic(se.session), encode_envelope(env))
+
+    # ------------------------------------------------------------ presence
+    async def update_agent(self, agent_id: str, fn: AgentUpdate) -> AgentPresence | None:
+        new = fn(self._agents.get(agent_id))
+        if new is None:
+            self._agents.pop(agent_id, None)
+            return None
+        self._agents[agent_id] = new
+        return self._with_load(new)
+
+    async def get_agent(self, agent_id: str) -> AgentPresence | None:
+        a = self._agents.get(agent_id)
+        return self._with_load(a) if a else None
+
+    async def list_agents(self) -> list[AgentPresence]:
+        return [self._with_load(a) for a in self._agents.values()]
+
+    def _with_load(self, a: AgentPresence) -> AgentPresence:
+        load = sum(1 for s in self._sessions.values() if s.holder == a.id)
+        return msgspec.structs.replace(a, load=load)
+
+    # ------------------------------------------------------------ key-value
+    async def kv_set(
+        self, key: str, value: bytes, ttl_s: float, *, only_if_new: bool = False
+    ) -> bool:
+        now = self._now()
+        cur = self._kv.get(key)
+        if only_if_new and cur is not None and cur[1] > now:
+            return False
+        self._kv[key] = (value, now + ttl_s)
+        return True
+
+    async def kv_get(self, key: str) -> bytes | None:
+        cur = self._kv.get(key)
+        if cur is None or cur[1] <= self._now():
+            self._kv.pop(key, None)
+            return None
+        return cur[0]
+
+    async def kv_delete(self, key: str) -> None:
+        self._kv.pop(key, None)
+
+    # ------------------------------------------------------------ pub/sub
+    async def publish(self, topic: str, payload: bytes) -> None:
+        self._deliver(topic, payload)
+
+    def _deliver(self, topic: str, payload: bytes) -> None:
+        for handler in list(self._subs.get(topic, ())):
+            handler(payload)
+
+    async def subscribe(self, topic: str, handler: Handler) -> None:
+        self._subs[topic].append(handler)
+
+    async def unsubscribe(self, topic: str, handler: Handler) -> None:
+        handlers = self._subs.get(topic)
+        if handlers and handler in handlers:
+            handlers.remove(handler)
+            if not handlers:
+                del self._subs[topic]
+
+    # ------------------------------------------------------------ locks
+    async def acquire(self, name: str, ttl_s: float) -> str | None:
+        now = self._now()
+        cur = self._locks.get(name)
+        if cur is not None and cur[1] > now:
+            return None
+        token = secrets.token_hex(8)
+        self._locks[name] = (token, now + ttl_s)
+        return token
+
+    async def release(self, name: str, token: str) -> None:
+        cur = self._locks.get(name)
+        if cur is not None and cur[0] == token:
+            del self._locks[name]

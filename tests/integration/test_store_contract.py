@@ -1,0 +1,358 @@
+"""The contract every Store backend honours, run against MemoryStore and RedisStore.
+
+The Redis half needs a server at LIVEDESK_TEST_REDIS_URL (default the local one).
+Without it those tests skip, except on CI (CI=true), where they fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from uuid import uuid4
+
+import msgspec
+import pytest
+import pytest_asyncio
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from signaling.errors import InteractionError, StoreError
+from signaling.interaction import (
+    SYSTEM,
+    Accept,
+    Actor,
+    Complete,
+    Event,
+    Interaction,
+    Offer,
+    Role,
+    SendChat,
+    SessionState,
+    WrapUp,
+    handle,
+    new_interaction,
+)
+from signaling.routing import AgentPresence, Presence
+from signaling.store.base import Store, StoredEvent, decode_envelope, session_topic
+from signaling.store.memory import MemoryStore
+from signaling.store.redis import RedisStore
+
+REDIS_URL = os.environ.get("LIVEDESK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+T0 = 1_700_000_000.0
+ANN = Actor(Role.AGENT, "a", "Ann")
+CUSTOMER = Actor(Role.CUSTOMER, "c1", "Cleo")
+
+
+# ---------------------------------------------------------------- fixtures and helpers
+
+
+async def _require_redis() -> None:
+    probe = aioredis.from_url(REDIS_URL, socket_connect_timeout=1.0)
+    try:
+        await probe.ping()
+    except (RedisError, OSError) as exc:
+        reason = f"no Redis at {REDIS_URL} ({exc}); set LIVEDESK_TEST_REDIS_URL"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI needs Redis for the store contract: {reason}")
+        pytest.skip(reason)
+    finally:
+        await probe.aclose()
+
+
+async def _delete_prefix(prefix: str) -> None:
+    client = aioredis.from_url(REDIS_URL)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=500)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@asynccontextmanager
+async def redis_stores(count: int = 1) -> AsyncIterator[list[RedisStore]]:
+    """``count`` stores sharing a fresh key prefix, like nodes of one deployment."""
+    await _require_redis()
+    prefix = f"ldtest:{uuid4().hex}"
+    stores = [RedisStore(REDIS_URL, key_prefix=prefix) for _ in range(count)]
+    try:
+        for s in stores:
+            await s.start()
+        yield stores
+    finally:
+        for s in stores:
+            await s.close()
+        await _delete_prefix(prefix)
+
+
+@pytest_asyncio.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    if request.param == "memory":
+        mem = MemoryStore()
+        await mem.start()
+        yield mem
+        await mem.close()
+        return
+    async with redis_stores() as (rs,):
+        yield rs
+
+
+async def eventually(cond: Callable[[], bool], timeout: float = 2.0) -> None:
+    """Poll until ``cond()`` holds; pub/sub delivery through Redis is asynchronous."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not cond():
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.01)
+
+
+def queued(session_id: str = "s1") -> tuple[Interaction, list[Event]]:
+    return new_interaction(session_id=session_id, entry="web", customer=CUSTOMER, now=T0)
+
+
+def step(cmd: object, actor: Actor, at: float = T0 + 1) -> Callable[..., tuple[Interaction, list[Event]]]:
+    return lambda inter: handle(inter, cmd, actor, at)  # type: ignore[arg-type]
+
+
+def chat(text: str) -> Callable[..., tuple[Interaction, list[Event]]]:
+    return step(SendChat(text=text), CUSTOMER)
+
+
+def seqs(events: list[StoredEvent]) -> list[int]:
+    return [se.seq for se in events]
+
+
+# ---------------------------------------------------------------- sessions
+
+
+async def test_create_then_get_round_trips(store: Store) -> None:
+    """A created session reads back equal, numbered after its first events."""
+    inter, events = queued()
+    stored = await store.create_session(inter, events)
+    assert seqs(stored) == [1, 2]
+    got = await store.get_session("s1")
+    assert got is not None
+    assert got == msgspec.structs.replace(inter, last_seq=2)
+    assert await store.get_session("nope") is None
+
+
+async def test_create_twice_conflicts(store: Store) -> None:
+    """Creating an id that exists raises conflict and keeps the first record."""
+    inter, events = queued()
+    await store.create_session(inter, events)
+    with pytest.raises(InteractionError) as err:
+        await store.create_session(inter, events)
+    assert err.value.code == "conflict"
+    assert seqs(await store.events_since("s1", 0)) == [1, 2]
+
+
+async def test_update_numbers_events_and_publishes_them_in_order(store: Store) -> None:
+    """Updates continue the seq and every logged event reaches subscribers in order."""
+    received: list[bytes] = []
+    await store.subscribe(session_topic("s1"), received.append)
+    await store.create_session(*queued())
+    inter, stored = await store.update_session("s1", chat("hello"))
+    _, more = await store.update_session("s1", chat("again"))
+    assert seqs(stored) == [3] and seqs(more) == [4]
+    assert inter.last_seq == 3
+    await eventually(lambda: len(received) >= 4)
+    envs = [decode_envelope(raw) for raw in received]
+    assert [(e.kind, e.session) for e in envs] == [("event", "s1")] * 4
+    assert [e.stored.seq for e in envs if e.stored] == [1, 2, 3, 4]
+    assert envs[2].stored is not None and envs[2].stored.event.data["text"] == "hello"
+
+
+async def test_update_missing_session_is_not_found(store: Store) -> None:
+    """Updating an unknown id raises not_found."""
+    with pytest.raises(InteractionError) as err:
+        await store.update_session("ghost", chat("hi"))
+    assert err.value.code == "not_found"
+
+
+async def test_failing_update_changes_nothing(store: Store) -> None:
+    """An exception from the update function propagates and leaves record and log as they were."""
+    await store.create_session(*queued())
+    before = await store.get_session("s1")
+    with pytest.raises(InteractionError) as err:
+        await store.update_session("s1", step(Accept(), ANN))  # not offered yet
+    assert err.value.code == "wrong_state"
+
+    def boom(inter: Interaction) -> tuple[Interaction, list[Event]]:
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        await store.update_session("s1", boom)
+    assert await store.get_session("s1") == before
+    assert seqs(await store.events_since("s1", 0)) == [1, 2]
+
+
+async def test_events_since_pages_through_the_log(store: Store) -> None:
+    """events_since returns seq > after, oldest first, at most ``limit``."""
+    await store.create_session(*queued())
+    for n in range(5):
+        await store.update_session("s1", chat(f"m{n}"))
+    assert seqs(await store.events_since("s1", 0, limit=3)) == [1, 2, 3]
+    assert seqs(await store.events_since("s1", 3, limit=3)) == [4, 5, 6]
+    assert seqs(await store.events_since("s1", 6)) == [7]
+    assert await store.events_since("s1", 7) == []
+    assert await store.events_since("nope", 0) == []
+
+
+async def test_state_and_holder_indexes_follow_transitions(store: Store) -> None:
+    """sessions_by_state and sessions_held_by track queued -> offered -> ... -> ended."""
+
+    async def ids(state: SessionState) -> list[str]:
+        return [s.id for s in await store.sessions_by_state(state)]
+
+    async def held() -> list[str]:
+        return [s.id for s in await store.sessions_held_by("a")]
+
+    await store.create_session(*queued())
+    assert await ids(SessionState.QUEUED) == ["s1"] and await held() == []
+    await store.update_session("s1", step(Offer("a", "Ann", T0 + 30), SYSTEM))
+    assert await ids(SessionState.QUEUED) == [] and await ids(SessionState.OFFERED) == ["s1"]
+    assert await held() == ["s1"]
+    await store.update_session("s1", step(Accept(), ANN))
+    assert await ids(SessionState.ACTIVE) == ["s1"] and await held() == ["s1"]
+    await store.update_session("s1", step(WrapUp(), ANN))
+    assert await ids(SessionState.WRAP_UP) == ["s1"] and await held() == ["s1"]
+    await store.update_session("s1", step(Complete(disposition="solved"), ANN))
+    assert await ids(SessionState.ENDED) == ["s1"] and await held() == []
+    live = await store.sessions_by_state(
+        SessionState.QUEUED, SessionState.OFFERED, SessionState.ACTIVE, SessionState.WRAP_UP
+    )
+    assert live == []
+
+
+# ---------------------------------------------------------------- presence
+
+
+async def test_agent_presence_load_follows_held_sessions(store: Store) -> None:
+    """Presence updates are read-modify-write, load counts held sessions, None removes."""
+    seen: list[AgentPresence | None] = []
+
+    def go_available(cur: AgentPresence | None) -> AgentPresence:
+        seen.append(cur)
+        return AgentPresence("a", "Ann", status=Presence.AVAILABLE, capacity=2)
+
+    first = await store.update_agent("a", go_available)
+    assert seen == [None] and first is not None and first.load == 0
+    await store.update_agent("a", go_available)
+    assert seen[1] is not None and seen[1].status == Presence.AVAILABLE
+
+    await store.create_session(*queued())
+    await store.update_session("s1", step(Offer("a", "Ann", T0 + 30), SYSTEM))
+    agent = await store.get_agent("a")
+    assert agent is not None and agent.load == 1 and agent.capacity == 2
+    assert [(a.id, a.load) for a in await store.list_agents()] == [("a", 1)]
+
+    assert await store.update_agent("a", lambda cur: None) is None
+    assert await store.get_agent("a") is None
+    assert await store.list_agents() == []
+
+
+# ---------------------------------------------------------------- key-value and locks
+
+
+async def test_kv_only_if_new(store: Store) -> None:
+    """only_if_new refuses to overwrite a live key; a plain set overwrites."""
+    assert await store.kv_set("k", b"one", 10, only_if_new=True) is True
+    assert await store.kv_set("k", b"two", 10, only_if_new=True) is False
+    assert await store.kv_get("k") == b"one"
+    assert await store.kv_set("k", b"three", 10) is True
+    assert await store.kv_get("k") == b"three"
+    await store.kv_delete("k")
+    assert await store.kv_get("k") is None
+
+
+async def test_kv_expires(store: Store) -> None:
+    """A key is gone after its TTL, and only_if_new may then take it again."""
+    assert await store.kv_set("k", b"v", 0.05, only_if_new=True)
+    await asyncio.sleep(0.1)
+    assert await store.kv_get("k") is None
+    assert await store.kv_set("k", b"w", 10, only_if_new=True) is True
+
+
+async def test_lock_excludes_and_only_its_token_releases(store: Store) -> None:
+    """A held lock refuses others; a foreign token cannot release it, the owner's can."""
+    token = await store.acquire("routing", 10)
+    assert token
+    assert await store.acquire("routing", 10) is None
+    await store.release("routing", "not-the-token")
+    assert await store.acquire("routing", 10) is None
+    await store.release("routing", token)
+    assert await store.acquire("routing", 10) is not None
+
+
+# ---------------------------------------------------------------- pub/sub
+
+
+async def test_unsubscribe_stops_delivery(store: Store) -> None:
+    """A removed handler gets nothing more; the others on the topic still do."""
+    kept: list[bytes] = []
+    dropped: list[bytes] = []
+    marks: list[bytes] = []
+    await store.subscribe("t", kept.append)
+    await store.subscribe("t", dropped.append)
+    await store.subscribe("mark", marks.append)
+    await store.publish("t", b"1")
+    await eventually(lambda: kept == [b"1"] and dropped == [b"1"])
+
+    await store.unsubscribe("t", dropped.append)
+    await store.publish("t", b"2")
+    await eventually(lambda: kept == [b"1", b"2"])
+    await store.unsubscribe("t", kept.append)
+    await store.publish("t", b"3")
+    await store.publish("mark", b"done")  # published after b"3", so delivered after it
+    await eventually(lambda: marks == [b"done"])
+    assert kept == [b"1", b"2"] and dropped == [b"1"]
+
+
+# ---------------------------------------------------------------- Redis only
+
+
+@pytest.mark.redis
+async def test_redis_concurrent_updates_lose_nothing() -> None:
+    """20 racing updates each land once, numbered 3..22 after the two creation events."""
+    n = 20
+    async with redis_stores() as (rs,):
+        await rs.create_session(*queued())
+        results = await asyncio.gather(
+            *(rs.update_session("s1", chat(f"m{i}")) for i in range(n))
+        )
+        assert sorted(se.seq for _, stored in results for se in stored) == list(range(3, n + 3))
+        log = await rs.events_since("s1", 0)
+        assert seqs(log) == list(range(1, n + 3))
+        texts = sorted(se.event.data["text"] for se in log[2:])
+        assert texts == sorted(f"m{i}" for i in range(n))
+        got = await rs.get_session("s1")
+        assert got is not None and got.last_seq == n + 2
+
+
+@pytest.mark.redis
+async def test_redis_nodes_share_state_and_events() -> None:
+    """A second store on the same prefix sees the session and receives its events."""
+    async with redis_stores(2) as (node_a, node_b):
+        received: list[bytes] = []
+        await node_b.subscribe(session_topic("s1"), received.append)
+        await node_a.create_session(*queued())
+        await node_a.update_session("s1", chat("hi"))
+        await eventually(lambda: len(received) == 3)
+        assert [e.stored.seq for e in map(decode_envelope, received) if e.stored] == [1, 2, 3]
+        got = await node_b.get_session("s1")
+        assert got is not None and got.last_seq == 3
+
+
+async def test_redis_down_is_unavailable_and_ping_false() -> None:
+    """Against a dead port ping is False and start raises StoreError('unavailable')."""
+    dead = RedisStore("redis://127.0.0.1:1/0", key_prefix=f"ldtest:{uuid4().hex}")
+    assert await dead.ping() is False
+    with pytest.raises(StoreError) as err:
+        await dead.start()
+    assert err.value.code == "unavailable"
+    assert await dead.ping() is False
+    await dead.close()
+    await dead.close()

@@ -1,0 +1,6 @@
+"""Templates and static assets. No logic lives here."""
+
+from pathlib import Path
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
