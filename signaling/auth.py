@@ -104,7 +104,7 @@ def unsign_cookie(value: str, secret: bytes) -> str:
     if not login_id or len(value) > 200:
         raise AuthError("unauthorized", "malformed session cookie")
     want = hmac.new(secret, login_id.encode(), hashlib.sha256).hexdigest()[:32]
-    if not hmac.compare_digest(mac, want):
+    if not hmac.compare_digest(mac.encode(), want.encode()):
         raise AuthError("unauthorized", "session cookie signature is invalid")
     return login_id
 

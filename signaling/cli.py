@@ -196,6 +196,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    from signaling import logs
+
+    logs.configure("warning")  # `run` raises it to the configured level
     try:
         return int(args.fn(args))
     except ConfigError as exc:

@@ -152,6 +152,8 @@ def load(
             raw = tomllib.loads(p.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError("--config", str(p), "file not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError("--config", str(p), f"cannot read it: {exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError("--config", str(p), f"not valid TOML: {exc}") from None
     _apply_env(raw, os.environ if env is None else env)
@@ -161,12 +163,32 @@ def load(
 
 
 def from_dict(raw: Mapping[str, Any]) -> Config:
+    entries = raw.get("entries")
+    if isinstance(entries, Mapping):
+        # checked one by one so that an error names the entry and the real value
+        for name, entry in entries.items():
+            try:
+                msgspec.convert(entry, EntryConfig, strict=False)
+            except msgspec.ValidationError as exc:
+                raise _entry_error(name, entry, str(exc)) from None
     try:
         cfg = msgspec.convert(raw, Config, strict=False)
     except msgspec.ValidationError as exc:
         raise _config_error(raw, str(exc)) from None
     _check(cfg)
     return cfg
+
+
+def _entry_error(name: str, entry: Any, text: str) -> ConfigError:
+    unknown = re.search(r"unknown field `([^`]+)`", text)
+    field = re.search(r"at `\$\.([^`]+)`", text)
+    if unknown:
+        return ConfigError(f"entries.{name}.{unknown.group(1)}",
+                           _lookup(entry, unknown.group(1)), "unknown key")
+    why = re.sub(r"\s*-\s*at `\$[^`]*`", "", text)
+    if field:
+        return ConfigError(f"entries.{name}.{field.group(1)}", _lookup(entry, field.group(1)), why)
+    return ConfigError(f"entries.{name}", entry, why)
 
 
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
@@ -227,10 +249,9 @@ def _check(cfg: Config) -> None:
             raise ConfigError(
                 "server.allowed_origins", origin, "an origin is scheme://host[:port], no path"
             )
-    if cfg.customer_tokens.secret and len(cfg.customer_tokens.secret) < 16:
-        raise ConfigError(
-            "customer_tokens.secret", "***", "must be at least 16 characters"
-        )
+    if cfg.customer_tokens.secret and len(cfg.customer_tokens.secret) < 32:
+        # RFC 7518 section 3.2: an HS256 key needs at least 256 bits
+        raise ConfigError("customer_tokens.secret", "***", "must be at least 32 characters")
     if cfg.server.public_url and not re.match(r"^https?://[^\s]+$", cfg.server.public_url):
         raise ConfigError("server.public_url", cfg.server.public_url, "must be an http(s) URL")
     if not cfg.entries:

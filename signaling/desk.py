@@ -67,13 +67,17 @@ class Desk:
         self._router_task = asyncio.create_task(self._route_forever(), name="router")
 
     async def close(self) -> None:
-        if self._router_task is not None:
-            self._router_task.cancel()
-            try:
-                await self._router_task
-            except asyncio.CancelledError:
-                pass
-            self._router_task = None
+        task, self._router_task = self._router_task, None
+        if task is None:
+            return
+        # a cancel can be lost inside a client library's await; repeat until it lands
+        for _ in range(50):
+            task.cancel()
+            done, _ = await asyncio.wait([task], timeout=0.2)
+            if done:
+                break
+        else:  # pragma: no cover - would mean the router ignores cancellation
+            log.error("router did not stop")
 
     def kick(self) -> None:
         """Ask the router to run soon (a session queued, an agent freed up, ...)."""
@@ -230,11 +234,15 @@ class Desk:
     # ------------------------------------------------------------ routing
     async def _route_forever(self) -> None:
         tick = self.cfg.routing.tick_s
+        loop = asyncio.get_running_loop()
         while True:
+            # A timer kicks the router for offer expiry. No wait_for or asyncio.timeout
+            # here: on 3.11 both can lose a cancellation that coincides with the kick.
+            timer = loop.call_later(tick, self._kick.set)
             try:
-                await asyncio.wait_for(self._kick.wait(), timeout=tick)
-            except TimeoutError:
-                pass
+                await self._kick.wait()
+            finally:
+                timer.cancel()
             self._kick.clear()
             try:
                 await self.route_once()

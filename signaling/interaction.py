@@ -445,6 +445,7 @@ def _transfer(inter: Interaction, cmd: Transfer, actor: Actor, now: float) -> tu
         agent_name="",
         skipped={inter.agent_id: now + 3600} if inter.agent_id else {},
         transfers=inter.transfers + 1,
+        channels=_stop_all_channels(inter, now),
     )
     ev = _event("session.transferred", actor, now, from_agent=inter.agent_id,
                 to_queue=cmd.to_skill)
@@ -476,6 +477,13 @@ def _wrap_up(inter: Interaction, cmd: WrapUp, actor: Actor, now: float) -> tuple
 def _leave(inter: Interaction, cmd: Leave, actor: Actor, now: float) -> tuple[Interaction, list[Event]]:
     _need_role(actor, Role.CUSTOMER)
     _need_participant(inter, actor)
+    if inter.state == SessionState.OFFERED and _back_to_agent(inter) is not None:
+        # mid-transfer: the agent who served them still owns the wrap-up
+        new = msgspec.structs.replace(
+            inter, state=SessionState.WRAP_UP, offered_to=None, offered_to_name="",
+            offer_expires_at=None, channels=_stop_all_channels(inter, now),
+        )
+        return new, [_event("session.customer_left", actor, now), _event("session.wrap_up", SYSTEM, now)]
     if inter.state in (SessionState.QUEUED, SessionState.OFFERED):
         new = msgspec.structs.replace(
             inter, state=SessionState.ENDED, ended_reason="abandoned", ended_at=now,
@@ -518,7 +526,7 @@ def _channel_guard(inter: Interaction, actor: Actor, channel: Channel) -> None:
     _need_participant(inter, actor)
     _need_state(inter, SessionState.ACTIVE)
     if channel not in UPGRADE_CHANNELS:
-        raise InteractionError("channel_state", f"{channel.value} cannot be requested")
+        raise InteractionError("channel_state", f"{channel.value} is always on for the session")
 
 
 def _set_channel(inter: Interaction, channel: Channel, st: ChannelStatus) -> Interaction:

@@ -28,5 +28,6 @@ def configure(level: str = "info", fmt: str = "console") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(name)s %(message)s")
+    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(name)s %(message)s",
+                        force=True)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -162,15 +162,25 @@ _probe = msgspec.json.Decoder(dict[str, Any])
 _encoder = msgspec.json.Encoder()
 
 
+def _bytes(data: str | bytes) -> bytes:
+    if isinstance(data, bytes):
+        return data
+    # lone surrogates cannot be encoded; they become U+FFFD rather than an exception
+    return data.encode("utf-8", "replace")
+
+
 def decode(data: str | bytes) -> Inbound:
     """Decode one inbound frame, or raise ProtocolError with a stable code."""
-    raw = data.encode() if isinstance(data, str) else data
+    raw = _bytes(data)
     if len(raw) > MAX_FRAME_BYTES:
         raise ProtocolError("too_large", f"message is {len(raw)} bytes; the limit is {MAX_FRAME_BYTES}")
     try:
         msg = _decoder.decode(raw)
     except msgspec.DecodeError as exc:
         raise _classify(raw, exc) from None
+    except (RecursionError, UnicodeDecodeError):
+        # msgspec recurses per nesting level; a deep enough array exhausts the stack
+        raise ProtocolError("bad_json", "message is not valid JSON") from None
     if isinstance(msg, ChatSend):
         size = len(msg.text.encode())
         if size > MAX_CHAT_BYTES:
@@ -187,7 +197,7 @@ def _classify(raw: bytes, exc: msgspec.DecodeError) -> ProtocolError:
         return ProtocolError("bad_json", "message is not valid JSON")
     try:
         obj = _probe.decode(raw)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
         return ProtocolError("bad_message", "message must be a JSON object with a type")
     kind = obj.get("type")
     if kind is None:
@@ -203,8 +213,8 @@ def _classify(raw: bytes, exc: msgspec.DecodeError) -> ProtocolError:
 def request_id(data: str | bytes) -> str | int | None:
     """Best-effort ``id`` of a frame that failed to decode, so the error can echo it."""
     try:
-        obj = _probe.decode(data.encode() if isinstance(data, str) else data)
-    except msgspec.DecodeError:
+        obj = _probe.decode(_bytes(data))
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
         return None
     rid = obj.get("id")
     if isinstance(rid, str) and len(rid) <= 64:

@@ -23,6 +23,7 @@ from signaling.interaction import (
     SYSTEM,
     Accept,
     Actor,
+    Command,
     Complete,
     Event,
     Interaction,
@@ -35,7 +36,13 @@ from signaling.interaction import (
     new_interaction,
 )
 from signaling.routing import AgentPresence, Presence
-from signaling.store.base import Store, StoredEvent, decode_envelope, session_topic
+from signaling.store.base import (
+    SessionUpdate,
+    Store,
+    StoredEvent,
+    decode_envelope,
+    session_topic,
+)
 from signaling.store.memory import MemoryStore
 from signaling.store.redis import RedisStore
 
@@ -113,11 +120,11 @@ def queued(session_id: str = "s1") -> tuple[Interaction, list[Event]]:
     return new_interaction(session_id=session_id, entry="web", customer=CUSTOMER, now=T0)
 
 
-def step(cmd: object, actor: Actor, at: float = T0 + 1) -> Callable[..., tuple[Interaction, list[Event]]]:
-    return lambda inter: handle(inter, cmd, actor, at)  # type: ignore[arg-type]
+def step(cmd: Command, actor: Actor, at: float = T0 + 1) -> SessionUpdate:
+    return lambda inter: handle(inter, cmd, actor, at)
 
 
-def chat(text: str) -> Callable[..., tuple[Interaction, list[Event]]]:
+def chat(text: str) -> SessionUpdate:
     return step(SendChat(text=text), CUSTOMER)
 
 
@@ -320,9 +327,7 @@ async def test_redis_concurrent_updates_lose_nothing() -> None:
     n = 20
     async with redis_stores() as (rs,):
         await rs.create_session(*queued())
-        results = await asyncio.gather(
-            *(rs.update_session("s1", chat(f"m{i}")) for i in range(n))
-        )
+        results = await asyncio.gather(*(rs.update_session("s1", chat(f"m{i}")) for i in range(n)))
         assert sorted(se.seq for _, stored in results for se in stored) == list(range(3, n + 3))
         log = await rs.events_since("s1", 0)
         assert seqs(log) == list(range(1, n + 3))

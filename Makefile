@@ -1,0 +1,51 @@
+# livedesk — the two front-door commands are `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+ARGS   ?=
+
+.PHONY: run test setup test-deps lint format unit integration browser bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@if [ -f web/package.json ]; then cd web && npm ci --no-audit --no-fund; fi
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+## Set up and start the server with a zero-config demo (memory store, SQLite, demo logins).
+run: setup
+	$(BIN)/livedesk run $(ARGS)
+
+## Set up everything the tests need (Chromium, Redis) and run lint plus the whole suite.
+test: setup test-deps lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+test-deps:
+	bash scripts/ensure-test-deps.sh
+
+lint: setup
+	$(BIN)/ruff check signaling visual recorder transcribe web tests bench
+	$(BIN)/ruff format --check signaling visual recorder transcribe web tests bench
+	$(BIN)/mypy
+
+format: setup
+	$(BIN)/ruff format signaling visual recorder transcribe web tests bench
+	$(BIN)/ruff check --fix signaling visual recorder transcribe web tests bench
+
+unit: setup
+	$(BIN)/python -m pytest -q tests/unit
+integration: setup test-deps
+	$(BIN)/python -m pytest -q tests/integration
+browser: setup test-deps
+	$(BIN)/python -m pytest -q tests/browser
+
+## Benchmarks print figures; they are not pass/fail tests.
+bench: setup test-deps
+	$(BIN)/python bench/chat_load.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info livedesk-data

@@ -1,0 +1,340 @@
+"""Configuration: defaults, the shipped template, environment overrides and clear errors."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from signaling import config
+from signaling.config import Config, from_dict, load
+from signaling.errors import ConfigError
+
+LONG_SECRET = "k" * 40
+
+
+def config_error(raw: dict[str, Any]) -> ConfigError:
+    with pytest.raises(ConfigError) as err:
+        from_dict(raw)
+    return err.value
+
+
+# ---------------------------------------------------------------- valid configurations
+
+
+def test_zero_config_is_valid():
+    cfg = load(env={})
+    assert cfg == from_dict({})
+    assert (cfg.server.host, cfg.server.port) == ("127.0.0.1", 8080)
+    assert cfg.routing.tier_priority == ["premium", "high_value", "loyalty", "standard"]
+    assert cfg.store.redis_url == ""
+    assert list(cfg.entries) == ["demo"]
+
+
+def test_shipped_template_is_valid_toml_and_matches_the_defaults():
+    assert from_dict(tomllib.loads(config.template())) == from_dict({})
+
+
+def test_template_names_every_section():
+    raw = tomllib.loads(config.template())
+    assert set(raw) == set(Config.__struct_fields__)
+
+
+def test_file_values_are_read(tmp_path: Path):
+    path = tmp_path / "livedesk.toml"
+    path.write_text('[server]\nport = 9000\n[entries.shop]\ntitle = "Shop help"\nskill = "sales"\n')
+    cfg = load(path, env={})
+    assert cfg.server.port == 9000
+    assert list(cfg.entries) == ["shop"]
+    assert (cfg.entries["shop"].title, cfg.entries["shop"].skill) == ("Shop help", "sales")
+
+
+def test_archive_defaults_to_the_data_dir():
+    cfg = from_dict({"server": {"data_dir": "/srv/livedesk"}})
+    assert cfg.archive_path == Path("/srv/livedesk/archive.sqlite3")
+    assert from_dict({"archive": {"path": "/db/a.sqlite3"}}).archive_path == Path("/db/a.sqlite3")
+
+
+# ---------------------------------------------------------------- environment
+
+
+def test_env_sets_section_and_key():
+    cfg = load(env={"LIVEDESK_ROUTING_OFFER_TIMEOUT_S": "15"})
+    assert cfg.routing.offer_timeout_s == 15.0
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "section", "key", "expected"),
+    [
+        (
+            "LIVEDESK_REDIS_URL",
+            "redis://cache:6379/0",
+            "store",
+            "redis_url",
+            "redis://cache:6379/0",
+        ),
+        ("LIVEDESK_DATA_DIR", "/var/lib/livedesk", "server", "data_dir", "/var/lib/livedesk"),
+        ("LIVEDESK_HOST", "0.0.0.0", "server", "host", "0.0.0.0"),
+        ("LIVEDESK_PORT", "9090", "server", "port", 9090),
+        ("LIVEDESK_SECRET", "node-secret", "server", "secret", "node-secret"),
+        ("LIVEDESK_CUSTOMER_TOKEN_SECRET", LONG_SECRET, "customer_tokens", "secret", LONG_SECRET),
+    ],
+)
+def test_env_short_aliases(name: str, value: str, section: str, key: str, expected: object):
+    cfg = load(env={name: value})
+    assert getattr(getattr(cfg, section), key) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "section", "key", "expected"),
+    [
+        ("LIVEDESK_SERVER_PORT", "81", "server", "port", 81),
+        ("LIVEDESK_AUTH_COOKIE_SECURE", "true", "auth", "cookie_secure", True),
+        ("LIVEDESK_SERVER_DEMO", "false", "server", "demo", False),
+        ("LIVEDESK_CUSTOMER_TOKENS_ALGORITHM", "HS512", "customer_tokens", "algorithm", "HS512"),
+        ("LIVEDESK_LIMITS_MESSAGE_BURST", "5", "limits", "message_burst", 5),
+    ],
+)
+def test_env_values_are_converted_to_the_key_s_type(
+    name: str, value: str, section: str, key: str, expected: object
+):
+    cfg = load(env={name: value})
+    assert getattr(getattr(cfg, section), key) == expected
+
+
+def test_env_list_values_are_comma_separated_and_trimmed():
+    cfg = load(
+        env={
+            "LIVEDESK_SERVER_ALLOWED_ORIGINS": "https://a.example, https://b.example:8443,",
+            "LIVEDESK_ROUTING_TIER_PRIORITY": "gold,silver",
+        }
+    )
+    assert cfg.server.allowed_origins == ["https://a.example", "https://b.example:8443"]
+    assert cfg.routing.tier_priority == ["gold", "silver"]
+
+
+def test_empty_and_unrelated_env_variables_are_ignored():
+    cfg = load(
+        env={
+            "LIVEDESK_HOST": "",
+            "LIVEDESK_TEST_REDIS": "1",
+            "LIVEDESK_ROUTING_NO_SUCH_KEY": "1",
+            "LIVEDESK_NOSECTION_X": "1",
+            "REDIS_URL": "redis://elsewhere",
+        }
+    )
+    assert cfg == from_dict({})
+
+
+def test_env_wins_over_the_file_and_overrides_win_over_env(tmp_path: Path):
+    path = tmp_path / "livedesk.toml"
+    path.write_text("[routing]\noffer_timeout_s = 5\n[server]\nport = 1234\n")
+    cfg = load(
+        path,
+        env={"LIVEDESK_ROUTING_OFFER_TIMEOUT_S": "7", "LIVEDESK_PORT": "2345"},
+        overrides={"server": {"port": 4321, "host": None}},
+    )
+    assert cfg.routing.offer_timeout_s == 7.0
+    assert cfg.server.port == 4321
+    assert cfg.server.host == "127.0.0.1"  # a None override leaves the value alone
+
+
+def test_bad_env_value_names_the_key_and_the_value():
+    with pytest.raises(ConfigError) as err:
+        load(env={"LIVEDESK_PORT": "eighty"})
+    assert str(err.value) == "config error: server.port = 'eighty': Expected `int`, got `str`"
+
+
+# ---------------------------------------------------------------- errors
+
+INVALID = [
+    pytest.param(
+        {"routing": {"offer_timeout_s": -1}},
+        "config error: routing.offer_timeout_s = -1: Expected `float` > 0.0",
+        id="negative-timeout",
+    ),
+    pytest.param(
+        {"routing": {"offer_timeout_s": 0}},
+        "config error: routing.offer_timeout_s = 0: Expected `float` > 0.0",
+        id="zero-timeout",
+    ),
+    pytest.param(
+        {"server": {"port": "abc"}},
+        "config error: server.port = 'abc': Expected `int`, got `str`",
+        id="non-int-port",
+    ),
+    pytest.param(
+        {"server": {"port": 70000}},
+        "config error: server.port = 70000: Expected `int` <= 65535",
+        id="port-out-of-range",
+    ),
+    pytest.param(
+        {"server": {"prot": 8080}},
+        "config error: server.prot = 8080: unknown key",
+        id="unknown-key",
+    ),
+    pytest.param(
+        {"sever": {"port": 8080}},
+        "config error: sever = {'port': 8080}: unknown key",
+        id="unknown-section",
+    ),
+    pytest.param(
+        {"server": "localhost"},
+        "config error: server = 'localhost': Expected `object`, got `str`",
+        id="section-not-a-table",
+    ),
+    pytest.param(
+        {"entries": {"Bad Id": {"title": "x"}}},
+        "config error: entries = ['Bad Id']: a name in this table is invalid: "
+        "Expected `str` matching regex '^[a-z0-9][a-z0-9_-]{0,63}$'",
+        id="bad-entry-id",
+    ),
+    pytest.param(
+        {"entries": {}},
+        "config error: entries = {}: at least one entry is needed",
+        id="no-entries",
+    ),
+    pytest.param(
+        {"store": {"redis_url": "http://cache:6379"}},
+        "config error: store.redis_url = 'http://cache:6379': "
+        "must start with redis://, rediss:// or unix://",
+        id="bad-redis-url",
+    ),
+    pytest.param(
+        {"server": {"allowed_origins": ["https://ok.example", "https://shop.example/path"]}},
+        "config error: server.allowed_origins = 'https://shop.example/path': "
+        "an origin is scheme://host[:port], no path",
+        id="origin-with-path",
+    ),
+    pytest.param(
+        {"server": {"allowed_origins": ["shop.example"]}},
+        "config error: server.allowed_origins = 'shop.example': "
+        "an origin is scheme://host[:port], no path",
+        id="origin-without-scheme",
+    ),
+    pytest.param(
+        {"server": {"allowed_origins": "https://ok.example"}},
+        "config error: server.allowed_origins = 'https://ok.example': Expected `array`, got `str`",
+        id="origins-not-a-list",
+    ),
+    pytest.param(
+        {"server": {"public_url": "help.example.com"}},
+        "config error: server.public_url = 'help.example.com': must be an http(s) URL",
+        id="bad-public-url",
+    ),
+    pytest.param(
+        {"server": {"log_level": "loud"}},
+        "config error: server.log_level = 'loud': "
+        "Expected `str` matching regex '^(debug|info|warning|error)$'",
+        id="bad-log-level",
+    ),
+    pytest.param(
+        {"customer_tokens": {"algorithm": "none"}},
+        "config error: customer_tokens.algorithm = 'none': "
+        "Expected `str` matching regex '^HS(256|384|512)$'",
+        id="alg-none",
+    ),
+    pytest.param(
+        {"routing": {"tier_priority": ["premium", 2]}},
+        "config error: routing.tier_priority[1] = 2: Expected `str`, got `int`",
+        id="bad-list-item",
+    ),
+    pytest.param(
+        {"limits": {"ws_max_frame_bytes": 100}},
+        "config error: limits.ws_max_frame_bytes = 100: Expected `int` >= 20000",
+        id="frame-limit-too-small",
+    ),
+]
+
+
+@pytest.mark.parametrize(("raw", "message"), INVALID)
+def test_invalid_value_names_the_key_and_the_value(raw: dict[str, Any], message: str):
+    assert str(config_error(raw)) == message
+
+
+def test_config_error_keeps_key_and_value_as_attributes():
+    err = config_error({"routing": {"offer_timeout_s": -1}})
+    assert (err.key, err.value, err.why) == (
+        "routing.offer_timeout_s",
+        -1,
+        "Expected `float` > 0.0",
+    )
+
+
+def test_short_customer_secret_is_refused_without_echoing_it():
+    secret = "s3cr3t-but-short"
+    err = config_error({"customer_tokens": {"secret": secret}})
+    assert (
+        str(err) == "config error: customer_tokens.secret = '***': must be at least 32 characters"
+    )
+    assert secret not in str(err)
+
+
+def test_customer_secret_of_32_characters_is_enough():
+    assert from_dict({"customer_tokens": {"secret": "x" * 32}}).customer_tokens.secret == "x" * 32
+
+
+def test_missing_file_is_named(tmp_path: Path):
+    path = tmp_path / "nope.toml"
+    with pytest.raises(ConfigError) as err:
+        load(path, env={})
+    assert str(err.value) == f"config error: --config = {str(path)!r}: file not found"
+
+
+def test_invalid_toml_is_named_with_the_parser_s_reason(tmp_path: Path):
+    path = tmp_path / "broken.toml"
+    path.write_text("[server\nport = 1\n")
+    with pytest.raises(ConfigError) as err:
+        load(path, env={})
+    assert err.value.key == "--config"
+    assert err.value.value == str(path)
+    assert err.value.why.startswith("not valid TOML: ")
+    assert "line 1" in err.value.why
+
+
+def test_invalid_value_in_a_file_names_the_key(tmp_path: Path):
+    path = tmp_path / "livedesk.toml"
+    path.write_text("[routing]\ndecline_cooldown_s = -30\n")
+    with pytest.raises(ConfigError) as err:
+        load(path, env={})
+    assert (
+        str(err.value) == "config error: routing.decline_cooldown_s = -30: Expected `float` > 0.0"
+    )
+
+
+# ---------------------------------------------------------------- known bugs
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (
+            {"entries": {"shop": {"language": "fr"}}},
+            "config error: entries.shop.language = 'fr': "
+            "Expected `str` matching regex '^(|en|ko)$'",
+        ),
+        (
+            {"entries": {"shop": {"titel": "Help"}}},
+            "config error: entries.shop.titel = 'Help': unknown key",
+        ),
+    ],
+    ids=["bad-value", "unknown-key"],
+)
+def test_invalid_entry_setting_names_the_entry_key_and_value(raw: dict[str, Any], message: str):
+    assert str(config_error(raw)) == message
+
+
+def test_config_file_that_is_not_utf8_is_a_config_error(tmp_path: Path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes('[entries.demo]\ntitle = "Café"\n'.encode("latin-1"))
+    with pytest.raises(ConfigError) as err:
+        load(path, env={})
+    assert err.value.key == "--config"
+
+
+def test_config_path_that_is_a_directory_is_a_config_error(tmp_path: Path):
+    with pytest.raises(ConfigError) as err:
+        load(tmp_path, env={})
+    assert err.value.key == "--config"
