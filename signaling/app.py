@@ -151,4 +151,4 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await store.close()
 
 
-__all__ = ["create_app", "__version__"]
+__all__ = ["__version__", "create_app"]

@@ -69,7 +69,11 @@ def verify_password(password: str, encoded: str) -> bool:
             return False
         want = base64.b64decode(digest)
         got = hashlib.scrypt(
-            password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
+            password.encode(),
+            salt=base64.b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
             dklen=len(want),
         )
     except (ValueError, TypeError):
@@ -124,7 +128,9 @@ class Participant(msgspec.Struct, frozen=True):
     tier: str
 
 
-def mint_participant(p: Participant, secret: bytes, *, ttl_s: float, now: float | None = None) -> str:
+def mint_participant(
+    p: Participant, secret: bytes, *, ttl_s: float, now: float | None = None
+) -> str:
     t = time.time() if now is None else now
     claims = {
         "iss": PARTICIPANT_ISSUER,
@@ -142,13 +148,20 @@ def mint_participant(p: Participant, secret: bytes, *, ttl_s: float, now: float 
 
 def read_participant(token: str, secret: bytes, *, now: float | None = None) -> Participant:
     claims = _decode(
-        token, secret, algorithm="HS256", audience=PARTICIPANT_AUDIENCE,
-        issuer=PARTICIPANT_ISSUER, now=now, what="participant token",
+        token,
+        secret,
+        algorithm="HS256",
+        audience=PARTICIPANT_AUDIENCE,
+        issuer=PARTICIPANT_ISSUER,
+        now=now,
+        what="participant token",
     )
     try:
         return Participant(
-            session=str(claims["sid"]), customer_id=str(claims["sub"]),
-            name=str(claims.get("name", "")), tier=str(claims["tier"]),
+            session=str(claims["sid"]),
+            customer_id=str(claims["sub"]),
+            name=str(claims.get("name", "")),
+            tier=str(claims["tier"]),
         )
     except KeyError as exc:
         raise AuthError("unauthorized", f"participant token lacks {exc.args[0]}") from None
@@ -166,8 +179,15 @@ class CustomerClaims(msgspec.Struct, frozen=True):
 
 
 def mint_customer(
-    sub: str, tier: str, secret: str, *, name: str = "", ttl_s: float = 900.0,
-    issuer: str = "", algorithm: str = "HS256", now: float | None = None,
+    sub: str,
+    tier: str,
+    secret: str,
+    *,
+    name: str = "",
+    ttl_s: float = 900.0,
+    issuer: str = "",
+    algorithm: str = "HS256",
+    now: float | None = None,
 ) -> str:
     """What a company backend does; ``livedesk token customer`` calls this."""
     t = time.time() if now is None else now
@@ -180,14 +200,23 @@ def mint_customer(
 
 
 def read_customer(
-    token: str, secret: str, *, algorithm: str = "HS256", issuer: str = "",
+    token: str,
+    secret: str,
+    *,
+    algorithm: str = "HS256",
+    issuer: str = "",
     now: float | None = None,
 ) -> CustomerClaims:
     if not secret:
         raise AuthError("unauthorized", "customer tokens are not enabled on this server")
     claims = _decode(
-        token, secret.encode(), algorithm=algorithm, audience=None, issuer=issuer or None,
-        now=now, what="customer token",
+        token,
+        secret.encode(),
+        algorithm=algorithm,
+        audience=None,
+        issuer=issuer or None,
+        now=now,
+        what="customer token",
     )
     sub, tier, name = claims.get("sub"), claims.get("tier"), claims.get("name", "")
     if not isinstance(sub, str) or not 0 < len(sub) <= 128:
@@ -200,19 +229,28 @@ def read_customer(
 
 
 def _decode(
-    token: str, secret: bytes, *, algorithm: str, audience: str | None, issuer: str | None,
-    now: float | None, what: str,
+    token: str,
+    secret: bytes,
+    *,
+    algorithm: str,
+    audience: str | None,
+    issuer: str | None,
+    now: float | None,
+    what: str,
 ) -> dict[str, Any]:
     if not token or len(token) > 4096:
         raise AuthError("unauthorized", f"{what} is missing or too long")
-    options: dict[str, Any] = {"require": ["exp"], "verify_aud": audience is not None}
+    options: Any = {"require": ["exp"], "verify_aud": audience is not None}
     try:
         if now is not None:
             # PyJWT reads the clock itself; check times against ours instead
             claims = jwt.decode(
-                token, secret, algorithms=[algorithm], audience=audience, issuer=issuer,
-                options={**options, "verify_exp": False, "verify_nbf": False,
-                         "verify_iat": False},
+                token,
+                secret,
+                algorithms=[algorithm],
+                audience=audience,
+                issuer=issuer,
+                options={**options, "verify_exp": False, "verify_nbf": False, "verify_iat": False},
             )
             if float(claims["exp"]) <= now:
                 raise jwt.ExpiredSignatureError("expired")
@@ -220,8 +258,13 @@ def _decode(
                 raise jwt.ImmatureSignatureError("not yet valid")
             return claims
         return jwt.decode(
-            token, secret, algorithms=[algorithm], audience=audience, issuer=issuer,
-            options=options, leeway=0,
+            token,
+            secret,
+            algorithms=[algorithm],
+            audience=audience,
+            issuer=issuer,
+            options=options,
+            leeway=0,
         )
     except jwt.ExpiredSignatureError:
         raise AuthError("unauthorized", f"{what} has expired") from None

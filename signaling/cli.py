@@ -22,8 +22,13 @@ DEMO_USERS = (
 
 
 def _load(args: argparse.Namespace) -> config.Config:
-    overrides = {"server": {"host": getattr(args, "host", None), "port": getattr(args, "port", None),
-                            "data_dir": getattr(args, "data_dir", None)}}
+    overrides = {
+        "server": {
+            "host": getattr(args, "host", None),
+            "port": getattr(args, "port", None),
+            "data_dir": getattr(args, "data_dir", None),
+        }
+    }
     path = args.config
     if path is None and Path("livedesk.toml").exists():
         path = "livedesk.toml"
@@ -45,7 +50,11 @@ def ensure_demo_users(cfg: config.Config) -> str:
         for username, name, role in DEMO_USERS:
             if archive.get_user(db, username) is None:
                 user = archive.User(
-                    username=username, display_name=name, role=role, skills=(), tiers=(),
+                    username=username,
+                    display_name=name,
+                    role=role,
+                    skills=(),
+                    tiers=(),
                     capacity=cfg.routing.default_capacity,
                     password_hash=auth.hash_password(password),
                 )
@@ -64,8 +73,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = _load(args)
     logs.configure(cfg.server.log_level, cfg.server.log_format)
     base = cfg.server.public_url or f"http://{cfg.server.host}:{cfg.server.port}"
-    lines = [f"livedesk {__version__} on {base}  (store: "
-             f"{'redis' if cfg.store.redis_url else 'memory'}, archive: {cfg.archive_path})"]
+    lines = [
+        f"livedesk {__version__} on {base}  (store: "
+        f"{'redis' if cfg.store.redis_url else 'memory'}, archive: {cfg.archive_path})"
+    ]
     for entry in cfg.entries:
         lines.append(f"  customer page : {base}/l/{entry}")
     lines.append(f"  agent console : {base}/agent")
@@ -75,8 +86,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         lines.append(f"  demo logins   : {logins}  password: {password}")
     lines.append(f"  health        : {base}/healthz   metrics: {base}/metrics")
     print("\n".join(lines), flush=True)
-    web.run_app(create_app(cfg), host=cfg.server.host, port=cfg.server.port, print=None,
-                access_log=None, shutdown_timeout=10)
+    web.run_app(
+        create_app(cfg),
+        host=cfg.server.host,
+        port=cfg.server.port,
+        print=None,
+        access_log=None,
+        shutdown_timeout=10,
+    )
     return 0
 
 
@@ -92,8 +109,10 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     cfg = _load(args)
-    print(f"config ok: {len(cfg.entries)} entries, store "
-          f"{'redis' if cfg.store.redis_url else 'memory'}, data dir {cfg.data_path}")
+    print(
+        f"config ok: {len(cfg.entries)} entries, store "
+        f"{'redis' if cfg.store.redis_url else 'memory'}, data dir {cfg.data_path}"
+    )
     return 0
 
 
@@ -109,8 +128,11 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         print("error: the password must be at least 8 characters", file=sys.stderr)
         return 2
     user = archive.User(
-        username=args.name, display_name=args.display_name or args.name, role=args.role,
-        skills=tuple(_csv(args.skills)), tiers=tuple(_csv(args.tiers)),
+        username=args.name,
+        display_name=args.display_name or args.name,
+        role=args.role,
+        skills=tuple(_csv(args.skills)),
+        tiers=tuple(_csv(args.tiers)),
         capacity=args.capacity or cfg.routing.default_capacity,
         password_hash=auth.hash_password(password),
     )
@@ -120,9 +142,11 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         archive.put_user(db, user, now=time.time())
     finally:
         db.close()
-    print(f"{'updated' if existed else 'added'} {args.role} {args.name}"
-          f" (skills: {','.join(user.skills) or '-'}, tiers: {','.join(user.tiers) or 'all'},"
-          f" capacity: {user.capacity})")
+    print(
+        f"{'updated' if existed else 'added'} {args.role} {args.name}"
+        f" (skills: {','.join(user.skills) or '-'}, tiers: {','.join(user.tiers) or 'all'},"
+        f" capacity: {user.capacity})"
+    )
     return 0
 
 
@@ -130,12 +154,22 @@ def cmd_token_customer(args: argparse.Namespace) -> int:
     cfg = _load(args)
     ct = cfg.customer_tokens
     if not ct.secret:
-        print("error: customer_tokens.secret is not set (LIVEDESK_CUSTOMER_TOKEN_SECRET)",
-              file=sys.stderr)
+        print(
+            "error: customer_tokens.secret is not set (LIVEDESK_CUSTOMER_TOKEN_SECRET)",
+            file=sys.stderr,
+        )
         return 2
-    print(auth.mint_customer(args.sub, args.tier, ct.secret, name=args.name or "",
-                             ttl_s=args.ttl or ct.default_ttl_s, issuer=ct.issuer,
-                             algorithm=ct.algorithm))
+    print(
+        auth.mint_customer(
+            args.sub,
+            args.tier,
+            ct.secret,
+            name=args.name or "",
+            ttl_s=args.ttl or ct.default_ttl_s,
+            issuer=ct.issuer,
+            algorithm=ct.algorithm,
+        )
+    )
     return 0
 
 

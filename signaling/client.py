@@ -72,6 +72,7 @@ class _Client:
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Message]] = {}
         self._arrived = asyncio.Condition()
+        self._notifiers: set[asyncio.Future[None]] = set()
         self._reader: asyncio.Task[None] | None = None
         self.welcome: Message = {}
 
@@ -84,8 +85,9 @@ class _Client:
     async def connect(self, *, heartbeat: float | None = None) -> Message:
         """Open the socket and say hello, resuming every session seen so far."""
         url = self.base_url.replace("http", "ws", 1) + "/ws"
-        self.ws = await self.http.ws_connect(url, headers=self._headers(), heartbeat=heartbeat,
-                                             max_msg_size=8 * 1024 * 1024)
+        self.ws = await self.http.ws_connect(
+            url, headers=self._headers(), heartbeat=heartbeat, max_msg_size=8 * 1024 * 1024
+        )
         self.closed.clear()
         self._reader = asyncio.create_task(self._read())
         msg: dict[str, Any] = {"resume": dict(self.last_seq)}
@@ -110,7 +112,7 @@ class _Client:
     close = disconnect
 
     async def _read(self) -> None:
-        assert self.ws is not None  # noqa: S101 - set by connect()
+        assert self.ws is not None
         ws = self.ws
         try:
             async for frame in ws:
@@ -138,7 +140,9 @@ class _Client:
             self.last_seq[sid] = seq
             self.events.setdefault(sid, []).append(msg)
         self.inbox.append(msg)
-        asyncio.ensure_future(self._notify())
+        task = asyncio.ensure_future(self._notify())
+        self._notifiers.add(task)
+        task.add_done_callback(self._notifiers.discard)
 
     async def _notify(self) -> None:
         async with self._arrived:
@@ -173,6 +177,7 @@ class _Client:
         self, predicate: Callable[[Message], bool], *, timeout: float = 10.0
     ) -> Message:
         """Pop and return the first inbox message matching ``predicate``."""
+
         async def find() -> Message:
             async with self._arrived:
                 while True:
@@ -185,8 +190,9 @@ class _Client:
 
     async def wait_event(self, session: str, kind: str, *, timeout: float = 10.0) -> Message:
         return await self.wait_for(
-            lambda m: m.get("type") == "event" and m["session"] == session
-            and m["event"]["kind"] == kind,
+            lambda m: (
+                m.get("type") == "event" and m["session"] == session and m["event"]["kind"] == kind
+            ),
             timeout=timeout,
         )
 
@@ -201,8 +207,16 @@ class _Client:
 class CustomerClient(_Client):
     """A customer: starts a session over HTTP, then follows it over the socket."""
 
-    def __init__(self, http: aiohttp.ClientSession, base_url: str, *, origin: str | None,
-                 session: str, token: str, info: Message) -> None:
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        base_url: str,
+        *,
+        origin: str | None,
+        session: str,
+        token: str,
+        info: Message,
+    ) -> None:
         super().__init__(http, base_url, origin=origin)
         self.session = session
         self.token = token
@@ -213,27 +227,41 @@ class CustomerClient(_Client):
 
     @classmethod
     async def start(
-        cls, http: aiohttp.ClientSession, base_url: str, *, entry: str, text: str,
-        name: str = "", page: str = "", customer_token: str | None = None,
-        origin: str | None = None, connect: bool = True,
+        cls,
+        http: aiohttp.ClientSession,
+        base_url: str,
+        *,
+        entry: str,
+        text: str,
+        name: str = "",
+        page: str = "",
+        customer_token: str | None = None,
+        origin: str | None = None,
+        connect: bool = True,
     ) -> CustomerClient:
         headers = {"Authorization": f"Bearer {customer_token}"} if customer_token else {}
         if origin:
             headers["Origin"] = origin
         async with http.post(
             base_url.rstrip("/") + "/api/sessions",
-            json={"entry": entry, "text": text, "name": name, "page": page}, headers=headers,
+            json={"entry": entry, "text": text, "name": name, "page": page},
+            headers=headers,
         ) as resp:
             body = await _json(resp)
-        client = cls(http, base_url, origin=origin, session=body["session"], token=body["token"],
-                     info=body)
+        client = cls(
+            http, base_url, origin=origin, session=body["session"], token=body["token"], info=body
+        )
         if connect:
             await client.connect()
         return client
 
     async def say(self, text: str, *, client_msg_id: str | None = None) -> Message:
-        return await self.request("chat.send", session=self.session, text=text,
-                                  client_msg_id=client_msg_id or uuid.uuid4().hex)
+        return await self.request(
+            "chat.send",
+            session=self.session,
+            text=text,
+            client_msg_id=client_msg_id or uuid.uuid4().hex,
+        )
 
 
 class StaffClient(_Client):
@@ -258,12 +286,19 @@ class StaffClient(_Client):
 
     @classmethod
     async def login(
-        cls, http: aiohttp.ClientSession, base_url: str, username: str, password: str,
-        *, origin: str | None = None, connect: bool = True,
+        cls,
+        http: aiohttp.ClientSession,
+        base_url: str,
+        username: str,
+        password: str,
+        *,
+        origin: str | None = None,
+        connect: bool = True,
     ) -> StaffClient:
         """Log in. Use one ``http`` session (cookie jar) per staff member."""
-        async with http.post(base_url.rstrip("/") + "/api/login",
-                             json={"username": username, "password": password}) as resp:
+        async with http.post(
+            base_url.rstrip("/") + "/api/login", json={"username": username, "password": password}
+        ) as resp:
             await _json(resp)
             morsel = resp.cookies.get("livedesk_login")
         client = cls(http, base_url, origin=origin)
@@ -283,13 +318,19 @@ class StaffClient(_Client):
         """Wait for a console snapshot that offers this agent a session; return its id."""
         me = self.welcome.get("user", {}).get("username")
         msg = await self.wait_for(
-            lambda m: m.get("type") == "console"
-            and any(s["state"] == "offered" and s["offered_to"] == me for s in m["sessions"]),
+            lambda m: (
+                m.get("type") == "console"
+                and any(s["state"] == "offered" and s["offered_to"] == me for s in m["sessions"])
+            ),
             timeout=timeout,
         )
-        return next(s["session"] for s in msg["sessions"]
-                    if s["state"] == "offered" and s["offered_to"] == me)
+        return next(
+            s["session"]
+            for s in msg["sessions"]
+            if s["state"] == "offered" and s["offered_to"] == me
+        )
 
     async def say(self, session: str, text: str, *, client_msg_id: str | None = None) -> Message:
-        return await self.request("chat.send", session=session, text=text,
-                                  client_msg_id=client_msg_id or uuid.uuid4().hex)
+        return await self.request(
+            "chat.send", session=session, text=text, client_msg_id=client_msg_id or uuid.uuid4().hex
+        )

@@ -110,8 +110,10 @@ class Config(_Section):
 
     @property
     def archive_path(self) -> Path:
-        return Path(self.archive.path).expanduser() if self.archive.path else (
-            self.data_path / "archive.sqlite3"
+        return (
+            Path(self.archive.path).expanduser()
+            if self.archive.path
+            else (self.data_path / "archive.sqlite3")
         )
 
 
@@ -183,8 +185,9 @@ def _entry_error(name: str, entry: Any, text: str) -> ConfigError:
     unknown = re.search(r"unknown field `([^`]+)`", text)
     field = re.search(r"at `\$\.([^`]+)`", text)
     if unknown:
-        return ConfigError(f"entries.{name}.{unknown.group(1)}",
-                           _lookup(entry, unknown.group(1)), "unknown key")
+        return ConfigError(
+            f"entries.{name}.{unknown.group(1)}", _lookup(entry, unknown.group(1)), "unknown key"
+        )
     why = re.sub(r"\s*-\s*at `\$[^`]*`", "", text)
     if field:
         return ConfigError(f"entries.{name}.{field.group(1)}", _lookup(entry, field.group(1)), why)
@@ -197,16 +200,18 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
             continue
         target = ENV_ALIASES.get(name)
         if target is None:
-            rest = name[len("LIVEDESK_"):].lower()
+            rest = name[len("LIVEDESK_") :].lower()
             target = next(
-                ((s, rest[len(s) + 1:]) for s in _SECTIONS if rest.startswith(s + "_")), None
+                ((s, rest[len(s) + 1 :]) for s in _SECTIONS if rest.startswith(s + "_")), None
             )
             if target is None or target[1] not in _SECTIONS[target[0]].__struct_fields__:
                 continue  # LIVEDESK_TEST_* and friends are not config
         section, key = target
         default = getattr(_SECTIONS[section](), key)
         raw.setdefault(section, {})[key] = (
-            [v.strip() for v in value.split(",") if v.strip()] if isinstance(default, list) else value
+            [v.strip() for v in value.split(",") if v.strip()]
+            if isinstance(default, list)
+            else value
         )
 
 
@@ -214,7 +219,8 @@ def _config_error(raw: Mapping[str, Any], text: str) -> ConfigError:
     in_key = re.search(r"at `key` in `\$\.([^`]+)`", text)
     if in_key:
         section = in_key.group(1)
-        names = list(_lookup(raw, section) or {})
+        found = _lookup(raw, section)
+        names = list(found) if isinstance(found, Mapping) else []
         why = re.sub(r"\s*-\s*at `key`.*$", "", text)
         return ConfigError(section, names, f"a name in this table is invalid: {why}")
     m = re.search(r"at `\$\.([^`]+)`", text)

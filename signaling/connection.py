@@ -31,9 +31,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("livedesk.ws")
 
 # routing internals a customer has no business seeing
-_HIDDEN_FROM_CUSTOMER = frozenset(
-    {"session.offered", "session.declined", "session.offer_expired"}
-)
+_HIDDEN_FROM_CUSTOMER = frozenset({"session.offered", "session.declined", "session.offer_expired"})
 _PRIVATE_FIELDS = ("notes", "disposition", "agent_id", "from_agent", "to_agent", "returned_to")
 
 
@@ -74,11 +72,13 @@ class Connection:
         self.feeds: dict[str, Feed] = {}
         self.ready = False
         lim = self.desk.cfg.limits
-        self.bucket = TokenBucket(rate=lim.messages_per_s, burst=lim.message_burst,
-                                  now=time.monotonic())
+        self.bucket = TokenBucket(
+            rate=lim.messages_per_s, burst=lim.message_burst, now=time.monotonic()
+        )
         self._out: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=lim.send_queue)
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
+        self._tasks: set[asyncio.Task[None]] = set()
         self.log = log.bind(remote=remote, user=staff.username if staff else None)
 
     # ------------------------------------------------------------ identity
@@ -94,6 +94,12 @@ class Connection:
     def can(self, permission: str) -> bool:
         return self.staff is not None and permission in PERMISSIONS[StaffRole(self.staff.role)]
 
+    def _spawn(self, coro: Any) -> None:
+        """Run a background step, keeping a reference so it is not collected mid-way."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     # ------------------------------------------------------------ output
     def send(self, msg: dict[str, Any]) -> None:
         if self._closing:
@@ -103,7 +109,7 @@ class Connection:
         except asyncio.QueueFull:
             self.log.warning("client too slow; closing")
             self._closing = True
-            asyncio.ensure_future(self.close(WSCloseCode.TRY_AGAIN_LATER, "too slow"))
+            self._spawn(self.close(WSCloseCode.TRY_AGAIN_LATER, "too slow"))
 
     async def _write_loop(self) -> None:
         metrics = self.desk.metrics
@@ -140,7 +146,7 @@ class Connection:
             self._push(se)
         elif se.seq > feed.last + 1:
             feed.pending.append(se)
-            asyncio.ensure_future(self._backfill(env.session))
+            self._spawn(self._backfill(env.session))
 
     def _wants_ephemeral(self, msg: dict[str, Any]) -> bool:
         # nobody needs their own typing indicator echoed back
@@ -155,8 +161,11 @@ class Connection:
         feed = self.feeds[se.session]
         feed.last = se.seq
         event = {
-            "kind": se.event.kind, "at": se.event.at, "actor_role": se.event.actor_role,
-            "actor_id": se.event.actor_id, "data": se.event.data,
+            "kind": se.event.kind,
+            "at": se.event.at,
+            "actor_role": se.event.actor_role,
+            "actor_id": se.event.actor_id,
+            "data": se.event.data,
         }
         if self.participant is not None:
             shown = customer_view(event)
@@ -165,7 +174,8 @@ class Connection:
             event = shown
         self.send({"type": "event", "session": se.session, "seq": se.seq, "event": event})
         if se.event.kind == "session.ended" or (
-            self.staff is not None and se.event.kind in ("session.transferred",)
+            self.staff is not None
+            and se.event.kind in ("session.transferred",)
             and se.event.data.get("to_agent") not in (None, self.staff.username)
         ):
             self.node.request_refresh()
@@ -224,8 +234,13 @@ class Connection:
                         await self.close(WSCloseCode.POLICY_VIOLATION, "rate limit abuse")
                         break
                     if self.bucket.refused % 20 == 1:
-                        self.send(p.error("rate_limited", "too many messages; slow down",
-                                          p.request_id(msg.data)))
+                        self.send(
+                            p.error(
+                                "rate_limited",
+                                "too many messages; slow down",
+                                p.request_id(msg.data),
+                            )
+                        )
                     continue
                 await self._handle_frame(msg.data)
         finally:
@@ -264,7 +279,8 @@ class Connection:
         handler = _HANDLERS.get(type(msg))
         if handler is None:  # pragma: no cover - every inbound type is mapped
             raise ProtocolError("unknown_type", "no handler")
-        return await handler(self, msg)  # type: ignore[no-any-return]
+        result: dict[str, Any] | None = await handler(self, msg)
+        return result
 
     # ------------------------------------------------------------ handlers
     async def _hello(self, msg: p.Hello) -> dict[str, Any]:
@@ -289,8 +305,10 @@ class Connection:
         for s in held:
             await self.follow(s.id, msg.resume.get(s.id, 0))
         await self.refresh_console()
-        return {"role": self.staff.role, "user": {"username": self.staff.username,
-                                                   "name": self.staff.display_name}}
+        return {
+            "role": self.staff.role,
+            "user": {"username": self.staff.username, "name": self.staff.display_name},
+        }
 
     async def refresh_console(self) -> None:
         if self.staff is None or not self.can("console"):
@@ -317,18 +335,30 @@ class Connection:
     async def _typing(self, msg: p.ChatTyping) -> None:
         self._session_of(msg.session)
         await self._must_take_part(msg.session)
-        await self.desk.ephemeral(msg.session, {
-            "type": "typing", "session": msg.session, "role": self._side(),
-            "name": self.actor.name, "typing": msg.typing,
-        })
+        await self.desk.ephemeral(
+            msg.session,
+            {
+                "type": "typing",
+                "session": msg.session,
+                "role": self._side(),
+                "name": self.actor.name,
+                "typing": msg.typing,
+            },
+        )
 
     async def _receipt(self, msg: p.ChatReceipt) -> None:
         self._session_of(msg.session)
         await self._must_take_part(msg.session)
         marks = await self.desk.set_receipt(msg.session, self._side(), msg.state, msg.seq)
-        await self.desk.ephemeral(msg.session, {
-            "type": "receipt", "session": msg.session, "role": self._side(), **marks,
-        })
+        await self.desk.ephemeral(
+            msg.session,
+            {
+                "type": "receipt",
+                "session": msg.session,
+                "role": self._side(),
+                **marks,
+            },
+        )
 
     async def _must_take_part(self, session_id: str) -> None:
         inter = await self.desk.store.get_session(session_id)
@@ -378,8 +408,11 @@ class Connection:
                 raise InteractionError("not_found", f"agent {msg.to_agent!r} is not online")
             if target.load >= target.capacity:
                 raise InteractionError("capacity", f"{target.name} has no free capacity")
-            cmd = ix.Transfer(to_agent=target.id, to_agent_name=target.name,
-                              expires_at=time.time() + self.desk.cfg.routing.offer_timeout_s)
+            cmd = ix.Transfer(
+                to_agent=target.id,
+                to_agent_name=target.name,
+                expires_at=time.time() + self.desk.cfg.routing.offer_timeout_s,
+            )
         else:
             cmd = ix.Transfer(to_skill=msg.to_queue)
         return await self._command(msg.session, cmd)

@@ -85,7 +85,13 @@ class Desk:
 
     # ------------------------------------------------------------ sessions
     async def start_session(
-        self, *, entry: str, customer: Actor, tier: str, page: str, first_text: str,
+        self,
+        *,
+        entry: str,
+        customer: Actor,
+        tier: str,
+        page: str,
+        first_text: str,
         language: str,
     ) -> Interaction:
         ent = self.cfg.entries.get(entry)
@@ -93,8 +99,14 @@ class Desk:
             raise InteractionError("not_found", f"no entry {entry!r}")
         now = self.clock()
         inter, events = ix.new_interaction(
-            session_id=new_session_id(), entry=entry, customer=customer, now=now, tier=tier,
-            page=page, skill=ent.skill, language=language,
+            session_id=new_session_id(),
+            entry=entry,
+            customer=customer,
+            now=now,
+            tier=tier,
+            page=page,
+            skill=ent.skill,
+            language=language,
         )
         if first_text:
             inter, more = ix.handle(inter, ix.SendChat(first_text), customer, now)
@@ -117,7 +129,7 @@ class Desk:
             before["state"], before["holder"] = cur.state, cur.holder
             return ix.handle(cur, cmd, actor, self.clock())
 
-        kind = type(cmd).__struct_config__.tag  # type: ignore[attr-defined]
+        kind = type(cmd).__struct_config__.tag
         try:
             inter, stored = await self.store.update_session(session_id, step)
         except LivedeskError as exc:
@@ -168,8 +180,12 @@ class Desk:
         def upsert(cur: AgentPresence | None) -> AgentPresence:
             base = cur or AgentPresence(id=user.username, name=user.display_name)
             return msgspec.structs.replace(
-                base, name=user.display_name, skills=tuple(user.skills), tiers=tuple(user.tiers),
-                capacity=user.capacity, role=user.role,
+                base,
+                name=user.display_name,
+                skills=tuple(user.skills),
+                tiers=tuple(user.tiers),
+                capacity=user.capacity,
+                role=user.role,
             )
 
         return await self.store.update_agent(user.username, upsert)
@@ -196,9 +212,7 @@ class Desk:
         me = next((a for a in agents if a.id == agent_id), None)
         ordered = routing.queue_order(sessions, self.cfg.routing.tier_priority)
         queue = [
-            _summary(s, now)
-            for s in ordered
-            if supervise or me is None or routing.serves(me, s)
+            _summary(s, now) for s in ordered if supervise or me is None or routing.serves(me, s)
         ]
         mine = [_summary(s, now) for s in sessions if s.holder == agent_id]
         view: dict[str, Any] = {
@@ -209,14 +223,17 @@ class Desk:
             "agents": [_agent_view(a) for a in sorted(agents, key=lambda a: a.name)],
         }
         if supervise:
-            view["all_sessions"] = [_summary(s, now) for s in sessions if s.state != SessionState.QUEUED]
+            view["all_sessions"] = [
+                _summary(s, now) for s in sessions if s.state != SessionState.QUEUED
+            ]
         return view
 
     async def queue_positions(self) -> dict[str, tuple[int, float | None, int]]:
         """session id -> (position, estimated wait in seconds or None, agents serving)."""
         sessions = await self.store.sessions_by_state(SessionState.QUEUED)
         agents = [
-            a for a in await self.store.list_agents()
+            a
+            for a in await self.store.list_agents()
             if a.status in (Presence.AVAILABLE, Presence.BUSY)
         ]
         ordered = routing.queue_order(sessions, self.cfg.routing.tier_priority)
@@ -267,7 +284,9 @@ class Desk:
         for s in await self.store.sessions_by_state(SessionState.OFFERED):
             if s.offer_expires_at is not None and s.offer_expires_at <= now:
                 try:
-                    await self.apply(s.id, ix.ExpireOffer(cooldown_s=rcfg.decline_cooldown_s), ix.SYSTEM)
+                    await self.apply(
+                        s.id, ix.ExpireOffer(cooldown_s=rcfg.decline_cooldown_s), ix.SYSTEM
+                    )
                     log.info("offer expired", session_id=s.id, agent_id=s.offered_to)
                 except LivedeskError:
                     pass  # accepted or changed in the meantime
@@ -279,8 +298,9 @@ class Desk:
         for session_id, agent in routing.assignments(
             queued, agents, tier_priority=rcfg.tier_priority, now=now
         ):
-            cmd = ix.Offer(agent_id=agent.id, agent_name=agent.name,
-                           expires_at=now + rcfg.offer_timeout_s)
+            cmd = ix.Offer(
+                agent_id=agent.id, agent_name=agent.name, expires_at=now + rcfg.offer_timeout_s
+            )
             try:
                 await self.apply(session_id, cmd, ix.SYSTEM)
             except LivedeskError as exc:

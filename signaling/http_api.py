@@ -35,8 +35,7 @@ COOKIE = "livedesk_login"
 
 # a dummy hash so unknown usernames cost the same time as wrong passwords
 _DUMMY_HASH = (
-    "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$"
-    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+    "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 )
 
 
@@ -130,16 +129,26 @@ async def login(request: web.Request) -> web.Response:
         raise AuthError("unauthorized", "wrong username or password")
     cfg = request.app[CONFIG]
     login_id = new_login_id()
-    record = StaffLogin(username=user.username, role=StaffRole(user.role),
-                        name=user.display_name, created_at=time.time())
+    record = StaffLogin(
+        username=user.username,
+        role=StaffRole(user.role),
+        name=user.display_name,
+        created_at=time.time(),
+    )
     await request.app[STORE].kv_set(
         f"login:{login_id}", msgspec.json.encode(record), cfg.auth.cookie_ttl_s
     )
-    resp = web.json_response({"username": user.username, "name": user.display_name,
-                              "role": user.role})
+    resp = web.json_response(
+        {"username": user.username, "name": user.display_name, "role": user.role}
+    )
     resp.set_cookie(
-        COOKIE, sign_cookie(login_id, request.app[SECRET]), httponly=True, samesite="Strict",
-        secure=cfg.auth.cookie_secure, max_age=int(cfg.auth.cookie_ttl_s), path="/",
+        COOKIE,
+        sign_cookie(login_id, request.app[SECRET]),
+        httponly=True,
+        samesite="Strict",
+        secure=cfg.auth.cookie_secure,
+        max_age=int(cfg.auth.cookie_ttl_s),
+        path="/",
     )
     return resp
 
@@ -160,11 +169,16 @@ async def logout(request: web.Request) -> web.Response:
 async def me(request: web.Request) -> web.Response:
     user = await current_staff(request)
     assert_user = _must(user)
-    return web.json_response({
-        "username": assert_user.username, "name": assert_user.display_name,
-        "role": assert_user.role, "skills": list(assert_user.skills),
-        "tiers": list(assert_user.tiers), "capacity": assert_user.capacity,
-    })
+    return web.json_response(
+        {
+            "username": assert_user.username,
+            "name": assert_user.display_name,
+            "role": assert_user.role,
+            "skills": list(assert_user.skills),
+            "tiers": list(assert_user.tiers),
+            "capacity": assert_user.capacity,
+        }
+    )
 
 
 def _must(user: User | None) -> User:
@@ -193,8 +207,7 @@ async def start_session(request: web.Request) -> web.Response:
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise AuthError("unauthorized", "Authorization must be 'Bearer <customer token>'")
-        claims = read_customer(token.strip(), ct.secret, algorithm=ct.algorithm,
-                               issuer=ct.issuer)
+        claims = read_customer(token.strip(), ct.secret, algorithm=ct.algorithm, issuer=ct.issuer)
         customer_id, tier, name = claims.sub, claims.tier, claims.name or body.name
     else:
         customer_id, tier, name = "anon_" + secrets.token_hex(8), ct.default_tier, body.name
@@ -202,18 +215,28 @@ async def start_session(request: web.Request) -> web.Response:
     language = pick_language(entry.language, request.headers.get("Accept-Language"))
     actor = Actor(Role.CUSTOMER, customer_id, name)
     inter = await request.app[DESK].start_session(
-        entry=body.entry, customer=actor, tier=tier, page=body.page, first_text=body.text,
+        entry=body.entry,
+        customer=actor,
+        tier=tier,
+        page=body.page,
+        first_text=body.text,
         language=language,
     )
     from signaling.auth import Participant
 
     token = mint_participant(
         Participant(session=inter.id, customer_id=customer_id, name=name, tier=tier),
-        request.app[SECRET], ttl_s=cfg.auth.participant_token_ttl_s,
+        request.app[SECRET],
+        ttl_s=cfg.auth.participant_token_ttl_s,
     )
     return web.json_response(
-        {"session": inter.id, "token": token, "ws": "/ws",
-         "customer": {"id": customer_id, "name": name, "tier": tier}, "language": language},
+        {
+            "session": inter.id,
+            "token": token,
+            "ws": "/ws",
+            "customer": {"id": customer_id, "name": name, "tier": tier},
+            "language": language,
+        },
         status=201,
     )
 
@@ -238,14 +261,22 @@ async def session_record(request: web.Request) -> web.Response:
     else:
         user = _must(await current_staff(request))
         perms = PERMISSIONS[StaffRole(user.role)]
-        served = record is not None and user.username in _agents_of(await archive.events(session_id))
+        served = record is not None and user.username in _agents_of(
+            await archive.events(session_id)
+        )
         if not ({"supervise", "review"} & perms) and not served:
             raise AuthError("forbidden", "you did not serve this session")
     if record is None:
         raise InteractionError("not_found", f"no session {session_id}")
     events = [
-        {"seq": e.seq, "kind": e.kind, "at": e.at, "actor_role": e.actor_role,
-         "actor_id": e.actor_id, "data": e.data}
+        {
+            "seq": e.seq,
+            "kind": e.kind,
+            "at": e.at,
+            "actor_role": e.actor_role,
+            "actor_id": e.actor_id,
+            "data": e.data,
+        }
         for e in await archive.events(session_id)
     ]
     if customer:
@@ -283,8 +314,10 @@ async def healthz(request: web.Request) -> web.Response:
         "version": __version__,
         "store": {"backend": store.name, "ok": store_ok},
         "archive": {"backend": "sqlite", "ok": archive_ok, "status": archive.status},
-        "node": {"connections": len(node.connections),
-                 "uptime_s": round(time.time() - node.started_at, 1)},
+        "node": {
+            "connections": len(node.connections),
+            "uptime_s": round(time.time() - node.started_at, 1),
+        },
     }
     return web.json_response(body, status=200 if body["status"] == "ok" else 503)
 
@@ -295,9 +328,7 @@ async def metrics(request: web.Request) -> web.Response:
     counts = {s.value: 0.0 for s in SessionState if s != SessionState.ENDED}
     queue = 0.0
     try:
-        for s in await request.app[STORE].sessions_by_state(
-            *(SessionState(k) for k in counts)
-        ):
+        for s in await request.app[STORE].sessions_by_state(*(SessionState(k) for k in counts)):
             counts[s.state.value] += 1
         queue = counts[SessionState.QUEUED.value]
     except LivedeskError:
@@ -313,11 +344,17 @@ async def metrics(request: web.Request) -> web.Response:
         "# TYPE livedesk_queue_length gauge\n"
         f"livedesk_queue_length {int(queue)}\n"
     )
-    labels = {"livedesk_errors_total": "code", "livedesk_commands_total": "kind",
-              "livedesk_command_errors_total": "code"}
-    return web.Response(text=reg.render(labels) + extra,
-                        content_type="text/plain", charset="utf-8",
-                        headers={"X-Content-Type-Options": "nosniff"})
+    labels = {
+        "livedesk_errors_total": "code",
+        "livedesk_commands_total": "kind",
+        "livedesk_command_errors_total": "code",
+    }
+    return web.Response(
+        text=reg.render(labels) + extra,
+        content_type="text/plain",
+        charset="utf-8",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
 
 
 __all__ = ["LivedeskError"]

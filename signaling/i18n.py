@@ -24,22 +24,40 @@ STRINGS: dict[str, dict[str, str]] = {
     "customer.placeholder": {"en": "Type your question…", "ko": "질문을 입력하세요…"},
     "customer.send": {"en": "Send", "ko": "보내기"},
     "customer.leave": {"en": "End chat", "ko": "상담 종료"},
-    "customer.queued": {"en": "You are number {position} in the queue.", "ko": "대기 순서: {position}번째입니다."},
-    "customer.eta": {"en": "Estimated wait: about {minutes} min.", "ko": "예상 대기 시간: 약 {minutes}분"},
+    "customer.queued": {
+        "en": "You are number {position} in the queue.",
+        "ko": "대기 순서: {position}번째입니다.",
+    },
+    "customer.eta": {
+        "en": "Estimated wait: about {minutes} min.",
+        "ko": "예상 대기 시간: 약 {minutes}분",
+    },
     "customer.eta_unknown": {
         "en": "No agent is online right now; we will connect you as soon as one is.",
         "ko": "지금은 연결 가능한 상담원이 없습니다. 상담원이 접속하면 바로 연결해 드립니다.",
     },
     "customer.connecting": {"en": "Connecting…", "ko": "연결 중…"},
-    "customer.reconnecting": {"en": "Connection lost. Reconnecting…", "ko": "연결이 끊겼습니다. 다시 연결 중…"},
-    "customer.agent_joined": {"en": "{name} joined the chat.", "ko": "{name} 상담원이 입장했습니다."},
+    "customer.reconnecting": {
+        "en": "Connection lost. Reconnecting…",
+        "ko": "연결이 끊겼습니다. 다시 연결 중…",
+    },
+    "customer.agent_joined": {
+        "en": "{name} joined the chat.",
+        "ko": "{name} 상담원이 입장했습니다.",
+    },
     "customer.agent_left": {"en": "{name} left the chat.", "ko": "{name} 상담원이 퇴장했습니다."},
-    "customer.agent_left_generic": {"en": "The agent left the chat.", "ko": "상담원이 퇴장했습니다."},
+    "customer.agent_left_generic": {
+        "en": "The agent left the chat.",
+        "ko": "상담원이 퇴장했습니다.",
+    },
     "customer.transferred": {
         "en": "You are being transferred to another agent.",
         "ko": "다른 상담원에게 연결하고 있습니다.",
     },
-    "customer.ended": {"en": "This chat has ended. Thank you!", "ko": "상담이 종료되었습니다. 감사합니다!"},
+    "customer.ended": {
+        "en": "This chat has ended. Thank you!",
+        "ko": "상담이 종료되었습니다. 감사합니다!",
+    },
     "customer.new_chat": {"en": "Start a new chat", "ko": "새 상담 시작"},
     "customer.typing": {"en": "{name} is typing…", "ko": "{name} 님이 입력 중…"},
     "customer.you": {"en": "You", "ko": "나"},
@@ -56,7 +74,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "agent.logout": {"en": "Log out", "ko": "로그아웃"},
     "agent.username": {"en": "Username", "ko": "아이디"},
     "agent.password": {"en": "Password", "ko": "비밀번호"},
-    "agent.login_failed": {"en": "Wrong username or password.", "ko": "아이디 또는 비밀번호가 올바르지 않습니다."},
+    "agent.login_failed": {
+        "en": "Wrong username or password.",
+        "ko": "아이디 또는 비밀번호가 올바르지 않습니다.",
+    },
     "agent.status": {"en": "Status", "ko": "상태"},
     "agent.status.available": {"en": "Available", "ko": "상담 가능"},
     "agent.status.busy": {"en": "Busy", "ko": "바쁨"},
@@ -90,11 +111,17 @@ STRINGS: dict[str, dict[str, str]] = {
     "agent.supervisor_view": {"en": "All queues and agents", "ko": "전체 대기열 및 상담원"},
     "agent.watch": {"en": "Watch", "ko": "모니터링"},
     # common
-    "common.error": {"en": "Something went wrong: {message}", "ko": "오류가 발생했습니다: {message}"},
+    "common.error": {
+        "en": "Something went wrong: {message}",
+        "ko": "오류가 발생했습니다: {message}",
+    },
     "common.close": {"en": "Close", "ko": "닫기"},
     "common.seconds": {"en": "{n}s", "ko": "{n}초"},
     "common.minutes": {"en": "{n} min", "ko": "{n}분"},
-    "common.not_found": {"en": "This help page does not exist.", "ko": "존재하지 않는 상담 페이지입니다."},
+    "common.not_found": {
+        "en": "This help page does not exist.",
+        "ko": "존재하지 않는 상담 페이지입니다.",
+    },
 }
 
 

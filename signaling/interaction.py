@@ -58,9 +58,7 @@ class ChannelState(StrEnum):
     STOPPED = "stopped"
 
 
-UPGRADE_CHANNELS = frozenset(
-    {Channel.VOICE, Channel.VIDEO, Channel.SCREEN, Channel.COBROWSE}
-)
+UPGRADE_CHANNELS = frozenset({Channel.VOICE, Channel.VIDEO, Channel.SCREEN, Channel.COBROWSE})
 
 
 class Actor(msgspec.Struct, frozen=True):
@@ -242,9 +240,7 @@ def new_interaction(
         page=page,
         skill=skill,
         language=language,
-        channels={
-            Channel.CHAT.value: ChannelStatus(ChannelState.ACTIVE, Role.CUSTOMER, now)
-        },
+        channels={Channel.CHAT.value: ChannelStatus(ChannelState.ACTIVE, Role.CUSTOMER, now)},
     )
     events = [
         _event(
@@ -306,7 +302,9 @@ def _need_participant(inter: Interaction, actor: Actor) -> None:
     raise InteractionError("forbidden", "you are not a participant of this session")
 
 
-def _offer(inter: Interaction, cmd: Offer, actor: Actor, now: float) -> tuple[Interaction, list[Event]]:
+def _offer(
+    inter: Interaction, cmd: Offer, actor: Actor, now: float
+) -> tuple[Interaction, list[Event]]:
     _need_role(actor, Role.SYSTEM)
     _need_state(inter, SessionState.QUEUED)
     new = msgspec.structs.replace(
@@ -317,7 +315,11 @@ def _offer(inter: Interaction, cmd: Offer, actor: Actor, now: float) -> tuple[In
         offer_expires_at=cmd.expires_at,
     )
     ev = _event(
-        "session.offered", actor, now, agent_id=cmd.agent_id, agent_name=cmd.agent_name,
+        "session.offered",
+        actor,
+        now,
+        agent_id=cmd.agent_id,
+        agent_name=cmd.agent_name,
         expires_at=cmd.expires_at,
     )
     return new, [ev]
@@ -349,10 +351,18 @@ def _expire_offer(
     back_to = _back_to_agent(inter)
     if back_to is not None:
         # a transfer nobody took returns to the agent who sent it
-        new = msgspec.structs.replace(new, state=SessionState.ACTIVE, agent_id=back_to[0],
-                                      agent_name=back_to[1])
-    return new, [_event("session.offer_expired", actor, now, agent_id=agent,
-                        returned_to=back_to[0] if back_to else None)]
+        new = msgspec.structs.replace(
+            new, state=SessionState.ACTIVE, agent_id=back_to[0], agent_name=back_to[1]
+        )
+    return new, [
+        _event(
+            "session.offer_expired",
+            actor,
+            now,
+            agent_id=agent,
+            returned_to=back_to[0] if back_to else None,
+        )
+    ]
 
 
 def _back_to_agent(inter: Interaction) -> tuple[str, str] | None:
@@ -361,7 +371,9 @@ def _back_to_agent(inter: Interaction) -> tuple[str, str] | None:
     return None
 
 
-def _accept(inter: Interaction, cmd: Accept, actor: Actor, now: float) -> tuple[Interaction, list[Event]]:
+def _accept(
+    inter: Interaction, cmd: Accept, actor: Actor, now: float
+) -> tuple[Interaction, list[Event]]:
     _need_role(actor, Role.AGENT)
     _need_state(inter, SessionState.OFFERED)
     if actor.id != inter.offered_to:
@@ -377,15 +389,33 @@ def _accept(inter: Interaction, cmd: Accept, actor: Actor, now: float) -> tuple[
         offer_expires_at=None,
         skipped={},
     )
-    events = [_event("session.accepted", actor, now, agent_id=actor.id,
-                     agent_name=new.agent_name, waited_s=round(now - inter.queued_at, 3))]
+    events = [
+        _event(
+            "session.accepted",
+            actor,
+            now,
+            agent_id=actor.id,
+            agent_name=new.agent_name,
+            waited_s=round(now - inter.queued_at, 3),
+        )
+    ]
     if previous and previous != actor.id:
-        events.append(_event("session.transferred", actor, now, from_agent=previous,
-                             to_agent=actor.id, agent_name=new.agent_name))
+        events.append(
+            _event(
+                "session.transferred",
+                actor,
+                now,
+                from_agent=previous,
+                to_agent=actor.id,
+                agent_name=new.agent_name,
+            )
+        )
     return new, events
 
 
-def _decline(inter: Interaction, cmd: Decline, actor: Actor, now: float) -> tuple[Interaction, list[Event]]:
+def _decline(
+    inter: Interaction, cmd: Decline, actor: Actor, now: float
+) -> tuple[Interaction, list[Event]]:
     _need_role(actor, Role.AGENT)
     _need_state(inter, SessionState.OFFERED)
     if actor.id != inter.offered_to:
@@ -393,13 +423,23 @@ def _decline(inter: Interaction, cmd: Decline, actor: Actor, now: float) -> tupl
     new = _requeue(inter, actor.id, now + cmd.cooldown_s)
     back_to = _back_to_agent(inter)
     if back_to is not None:
-        new = msgspec.structs.replace(new, state=SessionState.ACTIVE, agent_id=back_to[0],
-                                      agent_name=back_to[1])
-    return new, [_event("session.declined", actor, now, agent_id=actor.id,
-                        returned_to=back_to[0] if back_to else None)]
+        new = msgspec.structs.replace(
+            new, state=SessionState.ACTIVE, agent_id=back_to[0], agent_name=back_to[1]
+        )
+    return new, [
+        _event(
+            "session.declined",
+            actor,
+            now,
+            agent_id=actor.id,
+            returned_to=back_to[0] if back_to else None,
+        )
+    ]
 
 
-def _chat(inter: Interaction, cmd: SendChat, actor: Actor, now: float) -> tuple[Interaction, list[Event]]:
+def _chat(
+    inter: Interaction, cmd: SendChat, actor: Actor, now: float
+) -> tuple[Interaction, list[Event]]:
     _need_role(actor, Role.CUSTOMER, Role.AGENT)
     _need_participant(inter, actor)
     if actor.role == Role.CUSTOMER:
@@ -412,11 +452,21 @@ def _chat(inter: Interaction, cmd: SendChat, actor: Actor, now: float) -> tuple[
     if cmd.client_msg_id:
         recent = (*recent, cmd.client_msg_id)[-RECENT_CLIENT_IDS:]
     new = msgspec.structs.replace(inter, recent_client_ids=recent)
-    return new, [_event("chat.message", actor, now, text=cmd.text, name=actor.name,
-                        client_msg_id=cmd.client_msg_id)]
+    return new, [
+        _event(
+            "chat.message",
+            actor,
+            now,
+            text=cmd.text,
+            name=actor.name,
+            client_msg_id=cmd.client_msg_id,
+        )
+    ]
 
 
-def _transfer(inter: Interaction, cmd: Transfer, actor: Actor, now: float) -> tuple[Interaction, list[Event]]:
+def _transfer(
+    inter: Interaction, cmd: Transfer, actor: Actor, now: float
+) -> tuple[Interaction, list[Event]]:
     _need_role(actor, Role.AGENT, Role.SUPERVISOR)
     _need_state(inter, SessionState.ACTIVE)
     if actor.role == Role.AGENT and actor.id != inter.agent_id:
@@ -434,8 +484,14 @@ def _transfer(inter: Interaction, cmd: Transfer, actor: Actor, now: float) -> tu
             offer_expires_at=cmd.expires_at,
             transfers=inter.transfers + 1,
         )
-        ev = _event("session.transfer_requested", actor, now, from_agent=inter.agent_id,
-                    to_agent=cmd.to_agent, to_agent_name=cmd.to_agent_name)
+        ev = _event(
+            "session.transfer_requested",
+            actor,
+            now,
+            from_agent=inter.agent_id,
+            to_agent=cmd.to_agent,
+            to_agent_name=cmd.to_agent_name,
+        )
         return new, [ev]
     new = msgspec.structs.replace(
         inter,
@@ -447,8 +503,7 @@ def _transfer(inter: Interaction, cmd: Transfer, actor: Actor, now: float) -> tu
         transfers=inter.transfers + 1,
         channels=_stop_all_channels(inter, now),
     )
-    ev = _event("session.transferred", actor, now, from_agent=inter.agent_id,
-                to_queue=cmd.to_skill)
+    ev = _event("session.transferred", actor, now, from_agent=inter.agent_id, to_queue=cmd.to_skill)
     return new, [ev, _event("session.queued", SYSTEM, now, skill=cmd.to_skill)]
 
 
@@ -463,60 +518,103 @@ def _stop_all_channels(inter: Interaction, now: float) -> dict[str, ChannelStatu
     }
 
 
-def _wrap_up(inter: Interaction, cmd: WrapUp, actor: Actor, now: float) -> tuple[Interaction, list[Event]]:
+def _wrap_up(
+    inter: Interaction, cmd: WrapUp, actor: Actor, now: float
+) -> tuple[Interaction, list[Event]]:
     _need_role(actor, Role.AGENT)
     _need_state(inter, SessionState.ACTIVE)
     _need_participant(inter, actor)
     new = msgspec.structs.replace(
         inter, state=SessionState.WRAP_UP, channels=_stop_all_channels(inter, now)
     )
-    return new, [_event("session.agent_left", actor, now, agent_name=inter.agent_name),
-                 _event("session.wrap_up", SYSTEM, now)]
+    return new, [
+        _event("session.agent_left", actor, now, agent_name=inter.agent_name),
+        _event("session.wrap_up", SYSTEM, now),
+    ]
 
 
-def _leave(inter: Interaction, cmd: Leave, actor: Actor, now: float) -> tuple[Interaction, list[Event]]:
+def _leave(
+    inter: Interaction, cmd: Leave, actor: Actor, now: float
+) -> tuple[Interaction, list[Event]]:
     _need_role(actor, Role.CUSTOMER)
     _need_participant(inter, actor)
     if inter.state == SessionState.OFFERED and _back_to_agent(inter) is not None:
         # mid-transfer: the agent who served them still owns the wrap-up
         new = msgspec.structs.replace(
-            inter, state=SessionState.WRAP_UP, offered_to=None, offered_to_name="",
-            offer_expires_at=None, channels=_stop_all_channels(inter, now),
+            inter,
+            state=SessionState.WRAP_UP,
+            offered_to=None,
+            offered_to_name="",
+            offer_expires_at=None,
+            channels=_stop_all_channels(inter, now),
         )
-        return new, [_event("session.customer_left", actor, now), _event("session.wrap_up", SYSTEM, now)]
+        return new, [
+            _event("session.customer_left", actor, now),
+            _event("session.wrap_up", SYSTEM, now),
+        ]
     if inter.state in (SessionState.QUEUED, SessionState.OFFERED):
         new = msgspec.structs.replace(
-            inter, state=SessionState.ENDED, ended_reason="abandoned", ended_at=now,
-            offered_to=None, offer_expires_at=None, channels=_stop_all_channels(inter, now),
+            inter,
+            state=SessionState.ENDED,
+            ended_reason="abandoned",
+            ended_at=now,
+            offered_to=None,
+            offer_expires_at=None,
+            channels=_stop_all_channels(inter, now),
         )
-        return new, [_event("session.customer_left", actor, now),
-                     _event("session.ended", SYSTEM, now, reason="abandoned")]
+        return new, [
+            _event("session.customer_left", actor, now),
+            _event("session.ended", SYSTEM, now, reason="abandoned"),
+        ]
     _need_state(inter, SessionState.ACTIVE, SessionState.WRAP_UP)
     if inter.state == SessionState.WRAP_UP:
         return inter, [_event("session.customer_left", actor, now)]
     new = msgspec.structs.replace(
         inter, state=SessionState.WRAP_UP, channels=_stop_all_channels(inter, now)
     )
-    return new, [_event("session.customer_left", actor, now), _event("session.wrap_up", SYSTEM, now)]
+    return new, [
+        _event("session.customer_left", actor, now),
+        _event("session.wrap_up", SYSTEM, now),
+    ]
 
 
-def _complete(inter: Interaction, cmd: Complete, actor: Actor, now: float) -> tuple[Interaction, list[Event]]:
+def _complete(
+    inter: Interaction, cmd: Complete, actor: Actor, now: float
+) -> tuple[Interaction, list[Event]]:
     _need_role(actor, Role.AGENT)
     _need_state(inter, SessionState.WRAP_UP)
     _need_participant(inter, actor)
     new = msgspec.structs.replace(
-        inter, state=SessionState.ENDED, disposition=cmd.disposition, ended_reason="completed",
+        inter,
+        state=SessionState.ENDED,
+        disposition=cmd.disposition,
+        ended_reason="completed",
         ended_at=now,
     )
-    return new, [_event("session.ended", actor, now, reason="completed",
-                        disposition=cmd.disposition, notes=cmd.notes)]
+    return new, [
+        _event(
+            "session.ended",
+            actor,
+            now,
+            reason="completed",
+            disposition=cmd.disposition,
+            notes=cmd.notes,
+        )
+    ]
 
 
-def _force_end(inter: Interaction, cmd: ForceEnd, actor: Actor, now: float) -> tuple[Interaction, list[Event]]:
+def _force_end(
+    inter: Interaction, cmd: ForceEnd, actor: Actor, now: float
+) -> tuple[Interaction, list[Event]]:
     _need_role(actor, Role.SYSTEM, Role.SUPERVISOR)
     new = msgspec.structs.replace(
-        inter, state=SessionState.ENDED, ended_reason=cmd.reason, ended_at=now,
-        offered_to=None, offer_expires_at=None, channels=_stop_all_channels(inter, now),
+        inter,
+        state=SessionState.ENDED,
+        ended_reason=cmd.reason,
+        ended_at=now,
+        offered_to=None,
+        offer_expires_at=None,
+        channels=_stop_all_channels(inter, now),
     )
     return new, [_event("session.ended", actor, now, reason=cmd.reason)]
 
@@ -538,8 +636,11 @@ def _request_channel(
 ) -> tuple[Interaction, list[Event]]:
     _channel_guard(inter, actor, cmd.channel)
     cur = inter.channels.get(cmd.channel.value)
-    if cur is not None and cur.state in (ChannelState.OFFERED, ChannelState.ACCEPTED,
-                                         ChannelState.ACTIVE):
+    if cur is not None and cur.state in (
+        ChannelState.OFFERED,
+        ChannelState.ACCEPTED,
+        ChannelState.ACTIVE,
+    ):
         raise InteractionError("channel_state", f"{cmd.channel.value} is already {cur.state.value}")
     new = _set_channel(inter, cmd.channel, ChannelStatus(ChannelState.OFFERED, actor.role, now))
     return new, [_event("channel.offered", actor, now, channel=cmd.channel.value)]
@@ -567,7 +668,9 @@ def _activate_channel(
     cur = inter.channels.get(cmd.channel.value)
     if cur is None or cur.state != ChannelState.ACCEPTED:
         raise InteractionError("channel_state", f"{cmd.channel.value} has not been accepted")
-    new = _set_channel(inter, cmd.channel, ChannelStatus(ChannelState.ACTIVE, cur.requested_by, now))
+    new = _set_channel(
+        inter, cmd.channel, ChannelStatus(ChannelState.ACTIVE, cur.requested_by, now)
+    )
     return new, [_event("channel.active", actor, now, channel=cmd.channel.value)]
 
 
@@ -576,10 +679,15 @@ def _stop_channel(
 ) -> tuple[Interaction, list[Event]]:
     _channel_guard(inter, actor, cmd.channel)
     cur = inter.channels.get(cmd.channel.value)
-    if cur is None or cur.state not in (ChannelState.OFFERED, ChannelState.ACCEPTED,
-                                        ChannelState.ACTIVE):
+    if cur is None or cur.state not in (
+        ChannelState.OFFERED,
+        ChannelState.ACCEPTED,
+        ChannelState.ACTIVE,
+    ):
         raise InteractionError("channel_state", f"{cmd.channel.value} is not running")
-    new = _set_channel(inter, cmd.channel, ChannelStatus(ChannelState.STOPPED, cur.requested_by, now))
+    new = _set_channel(
+        inter, cmd.channel, ChannelStatus(ChannelState.STOPPED, cur.requested_by, now)
+    )
     return new, [_event("channel.stopped", actor, now, channel=cmd.channel.value)]
 
 

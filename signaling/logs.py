@@ -22,12 +22,11 @@ def configure(level: str = "info", fmt: str = "console") -> None:
     )
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelName(level.upper())
-        ),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(name)s %(message)s",
-                        force=True)
+    logging.basicConfig(
+        level=level.upper(), stream=sys.stderr, format="%(name)s %(message)s", force=True
+    )
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -16,7 +16,7 @@ class Metrics:
 
     def counter(self, name: str, help_text: str) -> None:
         self._help[name] = ("counter", help_text)
-        self._counters[name]  # noqa: B018 - create so it is exported at zero
+        self._counters[name]
 
     def gauge(self, name: str, help_text: str, read: Callable[[], dict[str, float]]) -> None:
         """``read`` returns ``{label_value: value}``; the empty label means no label."""

@@ -41,6 +41,7 @@ class Node:
         self._grace: dict[str, asyncio.TimerHandle] = {}
         self._last_positions: dict[str, tuple[int, float | None, int]] = {}
         self.started_at = time.time()
+        self._tasks: set[asyncio.Future[None]] = set()
 
     async def start(self) -> None:
         await self.desk.store.subscribe(CONSOLE_TOPIC, self._on_console)
@@ -71,8 +72,13 @@ class Node:
             loop = asyncio.get_running_loop()
             self._grace[username] = loop.call_later(
                 self.desk.cfg.routing.presence_grace_s,
-                lambda: asyncio.ensure_future(self._went_away(username)),
+                lambda: self._spawn(self._went_away(username)),
             )
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _staff_connected(self, username: str) -> bool:
         return any(c.staff is not None and c.staff.username == username for c in self.connections)
@@ -152,5 +158,12 @@ class Node:
             pos = positions.get(sid)
             if pos is None:
                 continue
-            conn.send({"type": "queue", "session": sid, "position": pos[0],
-                       "eta_s": pos[1], "agents_online": pos[2]})
+            conn.send(
+                {
+                    "type": "queue",
+                    "session": sid,
+                    "position": pos[0],
+                    "eta_s": pos[1],
+                    "agents_online": pos[2],
+                }
+            )

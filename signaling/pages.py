@@ -15,8 +15,10 @@ def render(request: web.Request, name: str, status: int = 200, **ctx: Any) -> we
     lang = ctx.setdefault("lang", "en")
     strings = i18n.table(lang)
     ctx.setdefault("strings", strings)
-    html = request.app[TEMPLATES].get_template(name).render(
-        t=lambda key, **v: i18n.t(key, lang, v), **ctx
+    html = (
+        request.app[TEMPLATES]
+        .get_template(name)
+        .render(t=lambda key, **v: i18n.t(key, lang, v), **ctx)
     )
     return web.Response(text=html, content_type="text/html", charset="utf-8", status=status)
 
@@ -33,14 +35,18 @@ async def customer_page(request: web.Request) -> web.Response:
     cfg = request.app[CONFIG]
     entry_id = request.match_info["entry"]
     entry = cfg.entries.get(entry_id)
-    lang = i18n.pick_language(entry.language if entry else "",
-                              request.headers.get("Accept-Language"))
+    lang = i18n.pick_language(
+        entry.language if entry else "", request.headers.get("Accept-Language")
+    )
     if entry is None:
         return render(request, "not_found.html", status=404, lang=lang)
-    page_config = {"entry": entry_id, "title": entry.title, "greeting": entry.greeting,
-                   "lang": lang}
-    return render(request, "customer.html", lang=lang, entry=page_config,
-                  page_config=page_config)
+    page_config = {
+        "entry": entry_id,
+        "title": entry.title,
+        "greeting": entry.greeting,
+        "lang": lang,
+    }
+    return render(request, "customer.html", lang=lang, entry=page_config, page_config=page_config)
 
 
 async def agent_console(request: web.Request) -> web.Response:
@@ -49,6 +55,10 @@ async def agent_console(request: web.Request) -> web.Response:
     user = await current_staff(request, required=False)
     me = None
     if user is not None:
-        me = {"username": user.username, "name": user.display_name, "role": user.role,
-              "capacity": user.capacity}
+        me = {
+            "username": user.username,
+            "name": user.display_name,
+            "role": user.role,
+            "capacity": user.capacity,
+        }
     return render(request, "agent.html", lang=lang, page_config={"me": me, "lang": lang})

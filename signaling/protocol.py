@@ -21,7 +21,9 @@ MAX_CHAT_BYTES = 16 * 1024
 MAX_FRAME_BYTES = 64 * 1024
 """A WebSocket frame over this is closed by the server with code 1009."""
 
-RequestId = Annotated[str, msgspec.Meta(max_length=64)] | Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+RequestId = (
+    Annotated[str, msgspec.Meta(max_length=64)] | Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+)
 SessionId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 ShortText = Annotated[str, msgspec.Meta(max_length=200)]
 ClientMsgId = Annotated[str, msgspec.Meta(max_length=64)]
@@ -33,19 +35,21 @@ class _Msg(msgspec.Struct, tag_field="type", forbid_unknown_fields=True, frozen=
     pass
 
 
-class Hello(_Msg, tag="hello"):
+class Hello(_Msg, tag="hello", frozen=True):
     """First message on a connection. ``resume`` maps session id to the last seq seen."""
 
     id: RequestId | None = None
     token: Token | None = None
-    resume: Annotated[dict[SessionId, Annotated[int, msgspec.Meta(ge=0)]], msgspec.Meta(max_length=64)] = {}
+    resume: Annotated[
+        dict[SessionId, Annotated[int, msgspec.Meta(ge=0)]], msgspec.Meta(max_length=64)
+    ] = {}
 
 
-class Ping(_Msg, tag="ping"):
+class Ping(_Msg, tag="ping", frozen=True):
     id: RequestId | None = None
 
 
-class ChatSend(_Msg, tag="chat.send"):
+class ChatSend(_Msg, tag="chat.send", frozen=True):
     session: SessionId
     # the byte limit is checked after decoding so that it gets its own code
     text: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_CHAT_BYTES * 4)]
@@ -53,13 +57,13 @@ class ChatSend(_Msg, tag="chat.send"):
     id: RequestId | None = None
 
 
-class ChatTyping(_Msg, tag="chat.typing"):
+class ChatTyping(_Msg, tag="chat.typing", frozen=True):
     session: SessionId
     typing: bool
     id: RequestId | None = None
 
 
-class ChatReceipt(_Msg, tag="chat.receipt"):
+class ChatReceipt(_Msg, tag="chat.receipt", frozen=True):
     """The sender's messages up to ``seq`` were delivered to, or read by, this client."""
 
     session: SessionId
@@ -68,66 +72,66 @@ class ChatReceipt(_Msg, tag="chat.receipt"):
     id: RequestId | None = None
 
 
-class AgentStatus(_Msg, tag="agent.status"):
+class AgentStatus(_Msg, tag="agent.status", frozen=True):
     status: Presence
     id: RequestId | None = None
 
 
-class OfferAccept(_Msg, tag="offer.accept"):
+class OfferAccept(_Msg, tag="offer.accept", frozen=True):
     session: SessionId
     id: RequestId | None = None
 
 
-class OfferDecline(_Msg, tag="offer.decline"):
+class OfferDecline(_Msg, tag="offer.decline", frozen=True):
     session: SessionId
     id: RequestId | None = None
 
 
-class SessionTransfer(_Msg, tag="session.transfer"):
+class SessionTransfer(_Msg, tag="session.transfer", frozen=True):
     session: SessionId
     to_agent: ShortText | None = None
     to_queue: ShortText | None = None
     id: RequestId | None = None
 
 
-class SessionWrapUp(_Msg, tag="session.wrapup"):
+class SessionWrapUp(_Msg, tag="session.wrapup", frozen=True):
     session: SessionId
     id: RequestId | None = None
 
 
-class SessionComplete(_Msg, tag="session.complete"):
+class SessionComplete(_Msg, tag="session.complete", frozen=True):
     session: SessionId
     disposition: ShortText = ""
     notes: Notes = ""
     id: RequestId | None = None
 
 
-class SessionLeave(_Msg, tag="session.leave"):
+class SessionLeave(_Msg, tag="session.leave", frozen=True):
     session: SessionId
     id: RequestId | None = None
 
 
-class SessionWatch(_Msg, tag="session.watch"):
+class SessionWatch(_Msg, tag="session.watch", frozen=True):
     """A supervisor follows a session's timeline without taking part."""
 
     session: SessionId
     id: RequestId | None = None
 
 
-class ChannelRequest(_Msg, tag="channel.request"):
+class ChannelRequest(_Msg, tag="channel.request", frozen=True):
     session: SessionId
     channel: Channel
     id: RequestId | None = None
 
 
-class ChannelRespond(_Msg, tag="channel.respond"):
+class ChannelRespond(_Msg, tag="channel.respond", frozen=True):
     session: SessionId
     channel: Channel
     accept: bool
     id: RequestId | None = None
 
 
-class ChannelStop(_Msg, tag="channel.stop"):
+class ChannelStop(_Msg, tag="channel.stop", frozen=True):
     session: SessionId
     channel: Channel
     id: RequestId | None = None
@@ -152,10 +156,7 @@ Inbound = (
     | ChannelStop
 )
 
-INBOUND_TYPES: tuple[str, ...] = tuple(
-    t.__struct_config__.tag  # type: ignore[attr-defined]
-    for t in Inbound.__args__  # type: ignore[attr-defined]
-)
+INBOUND_TYPES: tuple[str, ...] = tuple(t.__struct_config__.tag for t in Inbound.__args__)
 
 _decoder = msgspec.json.Decoder(Inbound)
 _probe = msgspec.json.Decoder(dict[str, Any])
@@ -173,7 +174,9 @@ def decode(data: str | bytes) -> Inbound:
     """Decode one inbound frame, or raise ProtocolError with a stable code."""
     raw = _bytes(data)
     if len(raw) > MAX_FRAME_BYTES:
-        raise ProtocolError("too_large", f"message is {len(raw)} bytes; the limit is {MAX_FRAME_BYTES}")
+        raise ProtocolError(
+            "too_large", f"message is {len(raw)} bytes; the limit is {MAX_FRAME_BYTES}"
+        )
     try:
         msg = _decoder.decode(raw)
     except msgspec.DecodeError as exc:

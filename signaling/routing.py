@@ -52,9 +52,7 @@ def tier_rank(tier: str, tier_priority: Sequence[str]) -> int:
         return len(tier_priority)
 
 
-def queue_order(
-    sessions: Iterable[Interaction], tier_priority: Sequence[str]
-) -> list[Interaction]:
+def queue_order(sessions: Iterable[Interaction], tier_priority: Sequence[str]) -> list[Interaction]:
     """Queued sessions in the order routing serves them."""
     queued = [s for s in sessions if s.state == SessionState.QUEUED]
     return sorted(queued, key=lambda s: (tier_rank(s.tier, tier_priority), s.queued_at, s.id))
@@ -81,7 +79,9 @@ def assignments(
         ]
         if not candidates:
             continue
-        best = min(candidates, key=lambda a: (a.load / max(a.capacity, 1), a.last_assigned_at, a.id))
+        best = min(
+            candidates, key=lambda a: (a.load / max(a.capacity, 1), a.last_assigned_at, a.id)
+        )
         out.append((inter.id, best))
         pool[best.id] = msgspec.structs.replace(best, load=best.load + 1, last_assigned_at=now)
     return out

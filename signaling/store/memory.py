@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections import defaultdict
+from collections.abc import Callable
 
 import msgspec
 
@@ -31,7 +32,7 @@ class MemoryStore(Store):
 
     name = "memory"
 
-    def __init__(self, *, clock: object = time.monotonic) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._sessions: dict[str, Interaction] = {}
         self._events: dict[str, list[StoredEvent]] = {}
@@ -42,7 +43,7 @@ class MemoryStore(Store):
         self._subs: dict[str, list[Handler]] = defaultdict(list)
 
     def _now(self) -> float:
-        return self._clock()  # type: ignore[operator,no-any-return]
+        return self._clock()
 
     async def ping(self) -> bool:
         return True
@@ -80,7 +81,7 @@ class MemoryStore(Store):
         self, session_id: str, after_seq: int, limit: int = 1000
     ) -> list[StoredEvent]:
         log = self._events.get(session_id, [])
-        return log[max(after_seq, 0): max(after_seq, 0) + limit]
+        return log[max(after_seq, 0) : max(after_seq, 0) + limit]
 
     async def sessions_by_state(self, *states: SessionState) -> list[Interaction]:
         self._expire_ended()

@@ -214,8 +214,13 @@ class RedisStore(Store):
         return await self._optimistic(skey, load, plan)
 
     def _queue_write(
-        self, pipe: Pipeline, sid: str, cur: Interaction | None, ttl_ms: int,
-        new: Interaction, stored: list[StoredEvent],
+        self,
+        pipe: Pipeline,
+        sid: str,
+        cur: Interaction | None,
+        ttl_ms: int,
+        new: Interaction,
+        stored: list[StoredEvent],
     ) -> None:
         """Queue one session write: record, log, indexes, retention and publication."""
         skey, ekey = self._k("s", sid), self._k("e", sid)

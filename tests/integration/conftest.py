@@ -163,7 +163,9 @@ async def start_desk(store_kind: str, tmp_path: Path) -> AsyncIterator[StartDesk
             username, *rest = spec
             opts = rest[0] if rest else {}
             add_user(cfg, username, **opts)
-        server = TestServer(create_app(cfg, secret=b"integration-test-server-secret-0123456789"), host="127.0.0.1")
+        server = TestServer(
+            create_app(cfg, secret=b"integration-test-server-secret-0123456789"), host="127.0.0.1"
+        )
         await server.start_server()
         desk = Desk(base=str(server.make_url("")).rstrip("/"), server=server, cfg=cfg)
         started.append(desk)
@@ -182,7 +184,6 @@ async def start_desk(store_kind: str, tmp_path: Path) -> AsyncIterator[StartDesk
 
 def _dump_tasks(*_: object) -> None:  # debugging aid: kill -USR1 <pytest pid>
     import asyncio
-    import sys
 
     for task in asyncio.all_tasks():
         with open("/tmp/tasks.txt", "a") as fh:

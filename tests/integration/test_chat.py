@@ -69,9 +69,17 @@ async def test_queued_customer_is_offered_to_an_available_agent_who_accepts(
 async def test_chat_flows_both_ways_in_order(start_desk: StartDesk):
     desk, agent, customer, sid = await accepted_pair(start_desk)
     await agent.say(sid, "Hi Kim, how can I help?")
-    await customer.wait_for(lambda m: m.get("type") == "event" and m["event"]["kind"] == "chat.message" and m["event"]["data"]["text"] == "Hi Kim, how can I help?")
+    await customer.wait_for(
+        lambda m: (
+            m.get("type") == "event"
+            and m["event"]["kind"] == "chat.message"
+            and m["event"]["data"]["text"] == "Hi Kim, how can I help?"
+        )
+    )
     await customer.say("My order is late")
-    await agent.wait_for(lambda m: m.get("type") == "event" and m["event"]["data"].get("text") == "My order is late")
+    await agent.wait_for(
+        lambda m: m.get("type") == "event" and m["event"]["data"].get("text") == "My order is late"
+    )
     expected = ["Hello, I need help", "Hi Kim, how can I help?", "My order is late"]
     assert customer.chat_texts(sid) == expected
     assert agent.chat_texts(sid) == expected
@@ -81,7 +89,13 @@ async def test_typing_indicator_reaches_only_the_other_side(start_desk: StartDes
     desk, agent, customer, sid = await accepted_pair(start_desk)
     await agent.request("chat.typing", session=sid, typing=True)
     typing = await customer.wait_for(lambda m: m.get("type") == "typing")
-    assert typing == {"type": "typing", "session": sid, "role": "agent", "name": "Agent Ann", "typing": True}
+    assert typing == {
+        "type": "typing",
+        "session": sid,
+        "role": "agent",
+        "name": "Agent Ann",
+        "typing": True,
+    }
     await asyncio.sleep(0.1)
     assert not [m for m in agent.inbox if m.get("type") == "typing"]
 
@@ -91,7 +105,11 @@ async def test_read_receipt_reaches_the_sender_and_survives_reconnect(start_desk
     sent = await agent.say(sid, "Can you see this?")
     await customer.request("chat.receipt", session=sid, seq=sent["seq"], state="read")
     receipt = await agent.wait_for(lambda m: m.get("type") == "receipt")
-    assert (receipt["role"], receipt["read"], receipt["delivered"]) == ("customer", sent["seq"], sent["seq"])
+    assert (receipt["role"], receipt["read"], receipt["delivered"]) == (
+        "customer",
+        sent["seq"],
+        sent["seq"],
+    )
     await agent.reconnect()
     marks = await agent.wait_for(lambda m: m.get("type") == "receipts" and m["session"] == sid)
     assert marks["receipts"]["customer"]["read"] == sent["seq"]
@@ -104,7 +122,9 @@ async def test_reconnecting_customer_gets_missed_messages_exactly_once(start_des
     await agent.say(sid, "missed one")
     await agent.say(sid, "missed two")
     await customer.connect()
-    await customer.wait_for(lambda m: m.get("type") == "event" and m["event"]["data"].get("text") == "missed two")
+    await customer.wait_for(
+        lambda m: m.get("type") == "event" and m["event"]["data"].get("text") == "missed two"
+    )
     texts = customer.chat_texts(sid)
     assert texts == ["Hello, I need help", "before the drop", "missed one", "missed two"]
     seqs = [e["seq"] for e in customer.events[sid]]
@@ -120,7 +140,9 @@ async def test_fresh_page_load_replays_the_whole_history(start_desk: StartDesk):
     customer.last_seq.clear()
     customer.events.clear()
     await customer.connect()
-    await customer.wait_for(lambda m: m.get("type") == "event" and m["event"]["data"].get("text") == "two")
+    await customer.wait_for(
+        lambda m: m.get("type") == "event" and m["event"]["data"].get("text") == "two"
+    )
     assert customer.chat_texts(sid) == ["Hello, I need help", "one", "two"]
 
 
@@ -130,7 +152,9 @@ async def test_resent_message_with_the_same_client_id_is_not_duplicated(start_de
     again = await customer.say("only once", client_msg_id="c-1")
     assert "seq" in first
     assert again == {"type": "ok", "id": again["id"], "duplicate": True, "client_msg_id": "c-1"}
-    await agent.wait_for(lambda m: m.get("type") == "event" and m["event"]["data"].get("text") == "only once")
+    await agent.wait_for(
+        lambda m: m.get("type") == "event" and m["event"]["data"].get("text") == "only once"
+    )
     await asyncio.sleep(0.1)
     assert agent.chat_texts(sid).count("only once") == 1
     archived = [d["text"] for _, kind, d in desk.archive_events(sid) if kind == "chat.message"]
@@ -146,7 +170,9 @@ async def test_wrap_up_tells_the_customer_and_complete_ends_the_session(start_de
     with pytest.raises(RequestFailed) as err:
         await customer.say("are you there?")
     assert err.value.code == "wrong_state"
-    await agent.request("session.complete", session=sid, disposition="resolved", notes="refund sent")
+    await agent.request(
+        "session.complete", session=sid, disposition="resolved", notes="refund sent"
+    )
     ended = await customer.wait_event(sid, "session.ended")
     assert "notes" not in ended["event"]["data"], "internal notes never reach the customer"
     kinds = [k for _, k, _ in desk.archive_events(sid)]

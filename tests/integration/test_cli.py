@@ -21,7 +21,12 @@ def livedesk(*args: str, env: dict[str, str] | None = None, stdin: str | None = 
         del full_env[key]
     return subprocess.run(
         [sys.executable, "-m", "signaling", *args],
-        capture_output=True, text=True, env=full_env, input=stdin, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        input=stdin,
+        timeout=60,
+        check=False,
     )
 
 
@@ -43,7 +48,9 @@ def test_check_config_names_the_bad_key_and_value(tmp_path: Path):
     path.write_text("[routing]\noffer_timeout_s = -3\n")
     out = livedesk("check-config", "--config", str(path))
     assert out.returncode == 2
-    assert out.stderr.strip() == "config error: routing.offer_timeout_s = -3: Expected `float` > 0.0"
+    assert (
+        out.stderr.strip() == "config error: routing.offer_timeout_s = -3: Expected `float` > 0.0"
+    )
 
 
 def test_bad_environment_value_stops_start_up_with_its_key(tmp_path: Path):
@@ -54,19 +61,44 @@ def test_bad_environment_value_stops_start_up_with_its_key(tmp_path: Path):
 
 def test_user_add_then_login_works(tmp_path: Path):
     out = livedesk(
-        "user", "add", "mina", "--role", "agent", "--skills", "billing,ko", "--tiers", "premium",
-        "--capacity", "4", "--data-dir", str(tmp_path), stdin="s3cret-pass\n",
+        "user",
+        "add",
+        "mina",
+        "--role",
+        "agent",
+        "--skills",
+        "billing,ko",
+        "--tiers",
+        "premium",
+        "--capacity",
+        "4",
+        "--data-dir",
+        str(tmp_path),
+        stdin="s3cret-pass\n",
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "added agent mina (skills: billing,ko, tiers: premium, capacity: 4)"
-    short = livedesk("user", "add", "x", "--role", "qa", "--data-dir", str(tmp_path), stdin="short\n")
+    assert (
+        out.stdout.strip() == "added agent mina (skills: billing,ko, tiers: premium, capacity: 4)"
+    )
+    short = livedesk(
+        "user", "add", "x", "--role", "qa", "--data-dir", str(tmp_path), stdin="short\n"
+    )
     assert short.returncode == 2 and "at least 8" in short.stderr
 
 
 def test_token_customer_mints_a_token_the_server_accepts(tmp_path: Path):
     secret = "s" * 40
     out = livedesk(
-        "token", "customer", "--sub", "c-9", "--tier", "premium", "--name", "Lee", "--ttl", "60",
+        "token",
+        "customer",
+        "--sub",
+        "c-9",
+        "--tier",
+        "premium",
+        "--name",
+        "Lee",
+        "--ttl",
+        "60",
         env={"LIVEDESK_CUSTOMER_TOKEN_SECRET": secret},
     )
     assert out.returncode == 0, out.stderr
@@ -83,8 +115,21 @@ def test_run_with_zero_config_prints_the_demo_urls_and_login(tmp_path: Path):
         port = s.getsockname()[1]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "signaling", "run", "--port", str(port), "--data-dir", str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "signaling",
+            "run",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
     )
     try:
         lines = [proc.stdout.readline() for _ in range(5)]  # type: ignore[union-attr]

@@ -176,7 +176,9 @@ async def test_customer_token_only_opens_its_own_session(start_desk: StartDesk):
 async def test_customer_hello_with_a_tampered_token_is_refused(start_desk: StartDesk):
     desk = await start_desk()
     customer = await desk.customer(connect=False)
-    customer.token = customer.token[:-4] + ("AAAA" if not customer.token.endswith("AAAA") else "BBBB")
+    customer.token = customer.token[:-4] + (
+        "AAAA" if not customer.token.endswith("AAAA") else "BBBB"
+    )
     with pytest.raises(RequestFailed) as err:
         await customer.connect()
     assert (err.value.code, err.value.message) == (

@@ -15,7 +15,11 @@ from .conftest import StartDesk
 def offered_to(msg: dict, agent: str) -> list[str]:
     if msg.get("type") != "console":
         return []
-    return [s["session"] for s in msg["sessions"] if s["state"] == "offered" and s["offered_to"] == agent]
+    return [
+        s["session"]
+        for s in msg["sessions"]
+        if s["state"] == "offered" and s["offered_to"] == agent
+    ]
 
 
 async def test_agent_is_offered_no_more_sessions_than_their_capacity(start_desk: StartDesk):
@@ -46,8 +50,12 @@ async def test_serving_several_sessions_at_once_keeps_their_chats_apart(start_de
         await agent.request("offer.accept", session=await agent.wait_offer())
     await agent.say(a.session, "to a")
     await agent.say(b.session, "to b")
-    await a.wait_for(lambda m: m.get("type") == "event" and m["event"]["data"].get("text") == "to a")
-    await b.wait_for(lambda m: m.get("type") == "event" and m["event"]["data"].get("text") == "to b")
+    await a.wait_for(
+        lambda m: m.get("type") == "event" and m["event"]["data"].get("text") == "to a"
+    )
+    await b.wait_for(
+        lambda m: m.get("type") == "event" and m["event"]["data"].get("text") == "to b"
+    )
     assert a.chat_texts(a.session) == ["from a", "to a"]
     assert b.chat_texts(b.session) == ["from b", "to b"]
 
@@ -93,7 +101,11 @@ async def test_transfer_to_an_agent_carries_the_whole_history(start_desk: StartD
     assert bob.chat_texts(sid) == ["billing question", "let me find a billing expert"]
     await bob.say(sid, "Bob from billing here")
     joined = [e for e in customer.events[sid] if e["event"]["kind"] == "session.accepted"]
-    await customer.wait_for(lambda m: m.get("type") == "event" and m["event"]["data"].get("text") == "Bob from billing here")
+    await customer.wait_for(
+        lambda m: (
+            m.get("type") == "event" and m["event"]["data"].get("text") == "Bob from billing here"
+        )
+    )
     assert joined[-1]["event"]["data"]["agent_name"] in ("Agent Ann", "Agent Bob")
     with pytest.raises(RequestFailed) as err:
         await ann.say(sid, "still here?")
@@ -101,9 +113,7 @@ async def test_transfer_to_an_agent_carries_the_whole_history(start_desk: StartD
 
 
 async def test_transfer_to_a_queue_requeues_for_agents_with_that_skill(start_desk: StartDesk):
-    desk = await start_desk(
-        users=(("agent_ann",), ("agent_bob", {"skills": ("billing",)}))
-    )
+    desk = await start_desk(users=(("agent_ann",), ("agent_bob", {"skills": ("billing",)})))
     ann = await desk.staff("agent_ann")
     customer = await desk.customer()
     sid = await ann.wait_offer()
@@ -137,8 +147,10 @@ async def test_agent_who_disconnects_goes_offline_after_the_grace_period(start_d
     sup = await desk.staff("agent_bob", status=None)
     await ann.close()
     msg = await sup.wait_for(
-        lambda m: m.get("type") == "console"
-        and any(a["id"] == "agent_ann" and a["status"] == "offline" for a in m["agents"]),
+        lambda m: (
+            m.get("type") == "console"
+            and any(a["id"] == "agent_ann" and a["status"] == "offline" for a in m["agents"])
+        ),
         timeout=5,
     )
     assert msg["me"]["id"] == "agent_bob"
@@ -171,7 +183,9 @@ async def test_supervisor_can_watch_a_session_without_taking_part(start_desk: St
     sue = await desk.staff("sue", status=None)
     await sue.request("session.watch", session=sid)
     await ann.say(sid, "watched line")
-    await sue.wait_for(lambda m: m.get("type") == "event" and m["event"]["data"].get("text") == "watched line")
+    await sue.wait_for(
+        lambda m: m.get("type") == "event" and m["event"]["data"].get("text") == "watched line"
+    )
     with pytest.raises(RequestFailed) as err:
         await sue.say(sid, "I am not assigned")
     assert err.value.code == "forbidden"
