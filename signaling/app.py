@@ -19,12 +19,14 @@ from signaling.keys import (
     ARCHIVE,
     CONFIG,
     DESK,
+    LOOP_LAG,
     METRICS,
     NODE,
     SECRET,
     STORE,
     TEMPLATES,
 )
+from signaling.looplag import LoopLag
 from signaling.metrics import Metrics
 from signaling.node import Node
 from signaling.store import open_store
@@ -140,11 +142,14 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         ("livedesk_errors_total", "Error replies sent, by code"),
     ):
         metrics.counter(name, text)
+    lag = app[LOOP_LAG] = LoopLag()
+    lag.start()
     await node.start()
     await desk.start()
     try:
         yield
     finally:
+        await lag.close()
         await node.close()
         await desk.close()
         await archive.close()

@@ -256,6 +256,9 @@ class Connection:
         try:
             msg = p.decode(data)
             rid = msg.id
+            session = getattr(msg, "session", None)
+            if session is not None and self.staff is not None:
+                structlog.contextvars.bind_contextvars(session_id=session)
             result = await self._dispatch(msg)
             if rid is not None or result:
                 self.send(p.reply(rid, **(result or {})))
@@ -294,6 +297,9 @@ class Connection:
             if inter is None:
                 raise InteractionError("not_found", "this session no longer exists")
             self.log = self.log.bind(session_id=inter.id, participant=self.participant.customer_id)
+            structlog.contextvars.bind_contextvars(
+                session_id=inter.id, participant=self.participant.customer_id
+            )
             self.ready = True
             await self.follow(inter.id, msg.resume.get(inter.id, 0))
             self.node.request_refresh()

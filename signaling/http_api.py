@@ -29,7 +29,7 @@ from signaling.connection import customer_view
 from signaling.errors import AuthError, InteractionError, LivedeskError, ProtocolError
 from signaling.i18n import pick_language
 from signaling.interaction import Actor, Role, SessionState
-from signaling.keys import ARCHIVE, CONFIG, DESK, METRICS, NODE, SECRET, STORE
+from signaling.keys import ARCHIVE, CONFIG, DESK, LOOP_LAG, METRICS, NODE, SECRET, STORE
 
 COOKIE = "livedesk_login"
 
@@ -325,6 +325,7 @@ async def healthz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     reg = request.app[METRICS]
     node = request.app[NODE]
+    lag = request.app[LOOP_LAG]
     counts = {s.value: 0.0 for s in SessionState if s != SessionState.ENDED}
     queue = 0.0
     try:
@@ -343,6 +344,10 @@ async def metrics(request: web.Request) -> web.Response:
         + "# HELP livedesk_queue_length Sessions waiting for an agent\n"
         "# TYPE livedesk_queue_length gauge\n"
         f"livedesk_queue_length {int(queue)}\n"
+        "# HELP livedesk_event_loop_lag_seconds Oversleep of a 100 ms timer (last; max of 10 s)\n"
+        "# TYPE livedesk_event_loop_lag_seconds gauge\n"
+        f'livedesk_event_loop_lag_seconds{{window="last"}} {lag.last_s:.6f}\n'
+        f'livedesk_event_loop_lag_seconds{{window="max_10s"}} {lag.max_s:.6f}\n'
     )
     labels = {
         "livedesk_errors_total": "code",

@@ -8,6 +8,7 @@ from aiohttp import web
 from signaling.archive import Archive
 from signaling.config import Config
 from signaling.desk import Desk
+from signaling.looplag import LoopLag
 from signaling.metrics import Metrics
 from signaling.node import Node
 from signaling.store import Store
@@ -20,3 +21,4 @@ STORE = web.AppKey("store", Store)
 ARCHIVE = web.AppKey("archive", Archive)
 DESK = web.AppKey("desk", Desk)
 NODE = web.AppKey("node", Node)
+LOOP_LAG = web.AppKey("loop_lag", LoopLag)

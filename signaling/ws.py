@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import structlog
 from aiohttp import WSCloseCode, web
 
 from signaling import http_api
@@ -26,6 +27,11 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
         max_msg_size=cfg.limits.ws_max_frame_bytes,
     )
     await ws.prepare(request)
+    # every log line from this socket's task carries who it is
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(
+        remote=request.remote or "?", user=staff.username if staff else None
+    )
     conn = Connection(ws, request.app[NODE], staff=staff, remote=request.remote or "?")
 
     async def hello_deadline() -> None:

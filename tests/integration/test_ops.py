@@ -45,6 +45,7 @@ async def test_metrics_count_connections_sessions_queue_messages_and_errors(
     assert value("livedesk_messages_out_total") >= 3
     assert value('livedesk_errors_total\\{code="bad_json"\\}') == 1
     assert value("livedesk_sessions_started_total") == 1
+    assert 0 <= value('livedesk_event_loop_lag_seconds\\{window="max_10s"\\}') < 5
 
 
 async def test_pages_carry_security_headers(start_desk: StartDesk):
