@@ -70,6 +70,7 @@ class Connection:
         self.participant: Participant | None = None
         self.remote = remote
         self.feeds: dict[str, Feed] = {}
+        self.watching: set[str] = set()
         self.ready = False
         lim = self.desk.cfg.limits
         self.bucket = TokenBucket(
@@ -320,9 +321,13 @@ class Connection:
         if self.staff is None or not self.can("console"):
             return
         view = await self.desk.console_view(self.staff.username, supervise=self.can("supervise"))
-        for s in view["sessions"]:
-            if s["session"] not in self.feeds:
-                await self.follow(s["session"], 0)
+        held = {s["session"] for s in view["sessions"]}
+        for session_id in held - set(self.feeds):
+            await self.follow(session_id, 0)
+        # a session declined, expired, transferred away or completed is no longer
+        # this agent's business: stop its events (watched ones stay)
+        for session_id in set(self.feeds) - held - self.watching:
+            await self.node.unfollow(self, session_id)
         self.send(view)
 
     def _session_of(self, session_id: str) -> None:
@@ -443,6 +448,7 @@ class Connection:
         inter = await self.desk.store.get_session(msg.session)
         if inter is None:
             raise InteractionError("not_found", f"no session {msg.session}")
+        self.watching.add(msg.session)
         await self.follow(msg.session, 0)
         return {"session": _public_session(inter)}
 

@@ -229,15 +229,20 @@ class Desk:
         return view
 
     async def queue_positions(self) -> dict[str, tuple[int, float | None, int]]:
-        """session id -> (position, estimated wait in seconds or None, agents serving)."""
-        sessions = await self.store.sessions_by_state(SessionState.QUEUED)
+        """session id -> (position, estimated wait in seconds or None, agents serving).
+
+        A session being offered to an agent right now has position 0 and no wait.
+        """
+        sessions = await self.store.sessions_by_state(SessionState.QUEUED, SessionState.OFFERED)
         agents = [
             a
             for a in await self.store.list_agents()
             if a.status in (Presence.AVAILABLE, Presence.BUSY)
         ]
         ordered = routing.queue_order(sessions, self.cfg.routing.tier_priority)
-        out: dict[str, tuple[int, float | None, int]] = {}
+        out: dict[str, tuple[int, float | None, int]] = {
+            s.id: (0, 0.0, 1) for s in sessions if s.state == SessionState.OFFERED
+        }
         for s in ordered:
             pos = routing.queue_position(s.id, ordered) or 1
             serving = [a for a in agents if routing.serves(a, s)]

@@ -61,6 +61,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "customer.new_chat": {"en": "Start a new chat", "ko": "새 상담 시작"},
     "customer.typing": {"en": "{name} is typing…", "ko": "{name} 님이 입력 중…"},
     "customer.you": {"en": "You", "ko": "나"},
+    "customer.waiting": {"en": "Connecting you to an agent…", "ko": "상담원을 연결하고 있습니다…"},
     "customer.agent": {"en": "Agent", "ko": "상담원"},
     # message delivery
     "chat.sending": {"en": "Sending…", "ko": "보내는 중…"},
@@ -95,6 +96,23 @@ STRINGS: dict[str, dict[str, str]] = {
     "agent.accept": {"en": "Accept", "ko": "수락"},
     "agent.decline": {"en": "Decline", "ko": "거절"},
     "agent.tier": {"en": "Tier", "ko": "등급"},
+    "agent.customer": {"en": "Customer", "ko": "고객"},
+    "agent.watching": {
+        "en": "You are watching this session; only its agent can reply.",
+        "ko": "이 상담을 모니터링 중입니다. 답변은 담당 상담원만 할 수 있습니다.",
+    },
+    "agent.transfer_requested": {
+        "en": "Transfer to {name} requested.",
+        "ko": "{name} 상담원에게 이관을 요청했습니다.",
+    },
+    "agent.transfer_pending": {
+        "en": "Waiting for the other agent to accept…",
+        "ko": "상대 상담원의 수락을 기다리는 중…",
+    },
+    "agent.transferred_away": {
+        "en": "This session was transferred.",
+        "ko": "다른 상담원에게 이관된 상담입니다.",
+    },
     "agent.page": {"en": "Page", "ko": "페이지"},
     "agent.waited": {"en": "Waiting", "ko": "대기"},
     "agent.transfer": {"en": "Transfer", "ko": "이관"},

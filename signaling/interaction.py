@@ -58,6 +58,9 @@ class ChannelState(StrEnum):
     STOPPED = "stopped"
 
 
+SERVING = (Role.AGENT, Role.SUPERVISOR)
+"""Staff roles that take sessions; a supervisor serves like an agent when assigned."""
+
 UPGRADE_CHANNELS = frozenset({Channel.VOICE, Channel.VIDEO, Channel.SCREEN, Channel.COBROWSE})
 
 
@@ -279,7 +282,7 @@ def _event(kind: str, actor: Actor, now: float, **data: Any) -> Event:
 
 def _need_role(actor: Actor, *roles: Role) -> None:
     if actor.role not in roles:
-        allowed = ", ".join(r.value for r in roles)
+        allowed = " or ".join(r.value for r in roles)
         raise InteractionError("forbidden", f"only {allowed} may do this, not {actor.role.value}")
 
 
@@ -295,9 +298,9 @@ def _need_participant(inter: Interaction, actor: Actor) -> None:
     """The actor must be this session's customer or its assigned agent."""
     if actor.role == Role.CUSTOMER and actor.id == inter.customer_id:
         return
-    if actor.role == Role.AGENT and actor.id == inter.agent_id:
+    if actor.role in SERVING and actor.id == inter.agent_id:
         return
-    if actor.role == Role.AGENT:
+    if actor.role in SERVING:
         raise InteractionError("not_assigned", "this session is not assigned to you")
     raise InteractionError("forbidden", "you are not a participant of this session")
 
@@ -374,7 +377,7 @@ def _back_to_agent(inter: Interaction) -> tuple[str, str] | None:
 def _accept(
     inter: Interaction, cmd: Accept, actor: Actor, now: float
 ) -> tuple[Interaction, list[Event]]:
-    _need_role(actor, Role.AGENT)
+    _need_role(actor, *SERVING)
     _need_state(inter, SessionState.OFFERED)
     if actor.id != inter.offered_to:
         raise InteractionError("not_assigned", "this session was not offered to you")
@@ -416,7 +419,7 @@ def _accept(
 def _decline(
     inter: Interaction, cmd: Decline, actor: Actor, now: float
 ) -> tuple[Interaction, list[Event]]:
-    _need_role(actor, Role.AGENT)
+    _need_role(actor, *SERVING)
     _need_state(inter, SessionState.OFFERED)
     if actor.id != inter.offered_to:
         raise InteractionError("not_assigned", "this session was not offered to you")
@@ -440,7 +443,7 @@ def _decline(
 def _chat(
     inter: Interaction, cmd: SendChat, actor: Actor, now: float
 ) -> tuple[Interaction, list[Event]]:
-    _need_role(actor, Role.CUSTOMER, Role.AGENT)
+    _need_role(actor, Role.CUSTOMER, *SERVING)
     _need_participant(inter, actor)
     if actor.role == Role.CUSTOMER:
         _need_state(inter, SessionState.QUEUED, SessionState.OFFERED, SessionState.ACTIVE)
@@ -521,7 +524,7 @@ def _stop_all_channels(inter: Interaction, now: float) -> dict[str, ChannelStatu
 def _wrap_up(
     inter: Interaction, cmd: WrapUp, actor: Actor, now: float
 ) -> tuple[Interaction, list[Event]]:
-    _need_role(actor, Role.AGENT)
+    _need_role(actor, *SERVING)
     _need_state(inter, SessionState.ACTIVE)
     _need_participant(inter, actor)
     new = msgspec.structs.replace(
@@ -581,7 +584,7 @@ def _leave(
 def _complete(
     inter: Interaction, cmd: Complete, actor: Actor, now: float
 ) -> tuple[Interaction, list[Event]]:
-    _need_role(actor, Role.AGENT)
+    _need_role(actor, *SERVING)
     _need_state(inter, SessionState.WRAP_UP)
     _need_participant(inter, actor)
     new = msgspec.structs.replace(
@@ -620,7 +623,7 @@ def _force_end(
 
 
 def _channel_guard(inter: Interaction, actor: Actor, channel: Channel) -> None:
-    _need_role(actor, Role.CUSTOMER, Role.AGENT)
+    _need_role(actor, Role.CUSTOMER, *SERVING)
     _need_participant(inter, actor)
     _need_state(inter, SessionState.ACTIVE)
     if channel not in UPGRADE_CHANNELS:

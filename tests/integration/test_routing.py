@@ -188,5 +188,43 @@ async def test_supervisor_can_watch_a_session_without_taking_part(start_desk: St
     )
     with pytest.raises(RequestFailed) as err:
         await sue.say(sid, "I am not assigned")
-    assert err.value.code == "forbidden"
+    assert err.value.code == "not_assigned"
     assert customer.session == sid
+
+
+async def test_supervisor_who_is_available_serves_like_an_agent(start_desk: StartDesk):
+    desk = await start_desk(users=(("sue", {"role": "supervisor"}),))
+    sue = await desk.staff("sue")
+    customer = await desk.customer()
+    sid = await sue.wait_offer()
+    await sue.request("offer.accept", session=sid)
+    await sue.say(sid, "Supervisor Sue here")
+    await customer.wait_for(lambda m: m.get("type") == "event" and m["event"]["data"].get("text") == "Supervisor Sue here")
+    await sue.request("session.wrapup", session=sid)
+    await sue.request("session.complete", session=sid, disposition="resolved")
+
+
+async def test_agent_stops_receiving_a_chat_once_it_is_transferred_away(start_desk: StartDesk):
+    desk = await start_desk()
+    ann = await desk.staff("agent_ann")
+    customer = await desk.customer("private question")
+    sid = await ann.wait_offer()
+    await ann.request("offer.accept", session=sid)
+    bob = await desk.staff("agent_bob")
+    await ann.request("session.transfer", session=sid, to_agent="agent_bob")
+    await bob.request("offer.accept", session=await bob.wait_offer())
+    await ann.wait_for(
+        lambda m: m.get("type") == "console" and not any(s["session"] == sid for s in m["sessions"])
+    )
+    await customer.say("only for Bob")
+    await bob.wait_for(lambda m: m.get("type") == "event" and m["event"]["data"].get("text") == "only for Bob")
+    await asyncio.sleep(0.2)
+    assert "only for Bob" not in ann.chat_texts(sid)
+
+
+async def test_customer_being_offered_is_told_an_agent_is_being_connected(start_desk: StartDesk):
+    desk = await start_desk()
+    await desk.staff("agent_ann")
+    customer = await desk.customer()
+    q = await customer.wait_for(lambda m: m.get("type") == "queue" and m["position"] == 0)
+    assert q["eta_s"] == 0

@@ -451,50 +451,50 @@ REFUSALS = [
         "not allowed while the session is queued (needs active)",
     ),
     # a customer doing agent things, and other roles out of place
-    ("offered", "accept", "customer", "forbidden", "only agent may do this, not customer"),
-    ("offered", "accept", "supervisor", "forbidden", "only agent may do this, not supervisor"),
-    ("offered", "decline", "customer", "forbidden", "only agent may do this, not customer"),
+    ("offered", "accept", "customer", "forbidden", "only agent or supervisor may do this, not customer"),
+    ("offered", "accept", "supervisor", "not_assigned", "this session was not offered to you"),
+    ("offered", "decline", "customer", "forbidden", "only agent or supervisor may do this, not customer"),
     (
         "active",
         "transfer_to_agent",
         "customer",
         "forbidden",
-        "only agent, supervisor may do this, not customer",
+        "only agent or supervisor may do this, not customer",
     ),
-    ("active", "wrap_up", "customer", "forbidden", "only agent may do this, not customer"),
-    ("active", "wrap_up", "supervisor", "forbidden", "only agent may do this, not supervisor"),
-    ("wrap_up", "complete", "customer", "forbidden", "only agent may do this, not customer"),
-    ("wrap_up", "complete", "supervisor", "forbidden", "only agent may do this, not supervisor"),
+    ("active", "wrap_up", "customer", "forbidden", "only agent or supervisor may do this, not customer"),
+    ("active", "wrap_up", "supervisor", "not_assigned", "this session is not assigned to you"),
+    ("wrap_up", "complete", "customer", "forbidden", "only agent or supervisor may do this, not customer"),
+    ("wrap_up", "complete", "supervisor", "not_assigned", "this session is not assigned to you"),
     ("active", "leave", "agent", "forbidden", "only customer may do this, not agent"),
-    ("active", "force_end", "agent", "forbidden", "only system, supervisor may do this, not agent"),
+    ("active", "force_end", "agent", "forbidden", "only system or supervisor may do this, not agent"),
     (
         "active",
         "force_end",
         "customer",
         "forbidden",
-        "only system, supervisor may do this, not customer",
+        "only system or supervisor may do this, not customer",
     ),
     (
         "active",
         "chat",
         "supervisor",
-        "forbidden",
-        "only customer, agent may do this, not supervisor",
+        "not_assigned",
+        "this session is not assigned to you",
     ),
-    ("active", "chat", "system", "forbidden", "only customer, agent may do this, not system"),
+    ("active", "chat", "system", "forbidden", "only customer or agent or supervisor may do this, not system"),
     (
         "active",
         "request_voice",
         "supervisor",
-        "forbidden",
-        "only customer, agent may do this, not supervisor",
+        "not_assigned",
+        "this session is not assigned to you",
     ),
     (
         "active",
         "request_voice",
         "system",
         "forbidden",
-        "only customer, agent may do this, not system",
+        "only customer or agent or supervisor may do this, not system",
     ),
     # another customer is not a participant
     ("active", "chat", "other_customer", "forbidden", "you are not a participant of this session"),
@@ -950,3 +950,16 @@ def test_channels_are_independent_of_each_other():
 def test_transfer_to_a_queue_stops_channels_running_with_the_old_agent():
     new, _ = handle(with_channel(Channel.VOICE, "active"), Transfer(to_skill="returns"), AGENT, NOW)
     assert new.channels["voice"].state == ChannelState.STOPPED
+
+
+def test_an_assigned_supervisor_serves_the_whole_session_like_an_agent():
+    """Supervisors take chats too: offered, accepted, chat, wrap-up and complete."""
+    sup = Actor(Role.SUPERVISOR, "sue", "Sue")
+    inter, _ = new_interaction(session_id="s1", entry="demo", customer=CUSTOMER, now=NOW)
+    inter, _ = handle(inter, Offer("sue", "Sue", NOW + 20), SYSTEM, NOW)
+    inter, _ = handle(inter, Accept(), sup, NOW + 1)
+    inter, events = handle(inter, SendChat("hello"), sup, NOW + 2)
+    assert events[0].actor_role == "supervisor"
+    inter, _ = handle(inter, WrapUp(), sup, NOW + 3)
+    inter, _ = handle(inter, Complete("resolved"), sup, NOW + 4)
+    assert (inter.state, inter.agent_id) == (SessionState.ENDED, "sue")

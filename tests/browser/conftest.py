@@ -1,0 +1,220 @@
+"""Fixtures for the browser tests: a real ``livedesk run`` process and headless Chromium.
+
+Chromium is the system one at /usr/bin/chromium (Playwright's own browser
+download is never used). Without it the tests are skipped, except on CI
+(``CI=true``), where a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+AGENT_USER = "alex"
+AGENT_NAME = "Alex Kim"
+AGENT_PASSWORD = "browser-test-pw-1"
+
+
+def _on_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def _need(condition: bool, reason: str) -> None:
+    if condition:
+        return
+    if _on_ci():
+        pytest.fail(f"{reason} (CI=true: browser tests must run)", pytrace=False)
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    base_url: str
+    data_dir: Path
+    log_path: Path
+    agent_user: str = AGENT_USER
+    agent_name: str = AGENT_NAME
+    agent_password: str = AGENT_PASSWORD
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+def _server_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    env.update(
+        {
+            "PYTHONUNBUFFERED": "1",
+            "LIVEDESK_LIMITS_WS_HEARTBEAT_S": "5",
+            # generous, so a slow machine does not see the offer expire mid-test
+            "LIVEDESK_ROUTING_OFFER_TIMEOUT_S": "60",
+            "LIVEDESK_ROUTING_TICK_S": "0.5",
+            "LIVEDESK_SERVER_LOG_LEVEL": "info",
+        }
+    )
+    for key in ("LIVEDESK_CONFIG", "LIVEDESK_REDIS_URL", "LIVEDESK_PORT", "LIVEDESK_DATA_DIR"):
+        env.pop(key, None)
+    return env
+
+
+@pytest.fixture
+def livedesk_server() -> Iterator[Server]:
+    """``python -m signaling run`` on a free loopback port with a fresh data dir."""
+    tmp = Path(tempfile.mkdtemp(prefix="livedesk-browser-"))
+    data_dir = tmp / "data"
+    # an explicit (empty) config, so a livedesk.toml in the checkout cannot leak in
+    config = tmp / "livedesk.toml"
+    config.write_text("[server]\ndemo = true\n")
+    env = _server_env()
+    cli = [sys.executable, "-m", "signaling"]
+    where = ["--config", str(config), "--data-dir", str(data_dir)]
+    who = ["--role", "agent", "--display-name", AGENT_NAME, "--capacity", "3"]
+    add = subprocess.run(
+        [*cli, "user", "add", AGENT_USER, *who, "--password", AGENT_PASSWORD, *where],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert add.returncode == 0, f"user add failed:\n{add.stdout}\n{add.stderr}"
+
+    port = _free_port()
+    log_path = tmp / "server.log"
+    log_file = log_path.open("w")
+    proc = subprocess.Popen(
+        [*cli, "run", *where, "--host", "127.0.0.1", "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    server = Server(f"http://127.0.0.1:{port}", data_dir, log_path)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"the server exited with {proc.returncode}:\n{server.log()}", pytrace=False
+                )
+            try:
+                with urllib.request.urlopen(server.base_url + "/healthz", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the server did not become healthy:\n{server.log()}", pytrace=False)
+            time.sleep(0.1)
+        yield server
+    finally:
+        crashed = proc.poll()
+        if crashed is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        log_file.close()
+        output = server.log()
+        shutil.rmtree(tmp, ignore_errors=True)
+    if crashed is not None:
+        pytest.fail(f"the server died during the test (exit {crashed}):\n{output}", pytrace=False)
+    if proc.returncode not in (0, -15):
+        pytest.fail(f"the server exited with {proc.returncode}:\n{output}", pytrace=False)
+    if "Traceback" in output:
+        pytest.fail(f"the server logged an exception:\n{output}", pytrace=False)
+
+
+NewContext = Callable[[], Awaitable[object]]
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[NewContext]:
+    """A factory of separate persistent Chromium contexts (own profile dir each).
+
+    Each context is its own browser profile, so cookies and storage differ.
+    All of them are closed at the end of the test.
+    """
+    _need(Path(CHROMIUM).exists(), f"{CHROMIUM} is not installed")
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:  # pragma: no cover - depends on the environment
+        _need(False, "playwright for Python is not installed")
+        raise
+
+    dirs: list[str] = []
+    contexts: list[object] = []
+    async with async_playwright() as p:
+
+        async def new_context() -> object:
+            profile = tempfile.mkdtemp(prefix="livedesk-chromium-")
+            dirs.append(profile)
+            ctx = await p.chromium.launch_persistent_context(
+                profile,
+                executable_path=CHROMIUM,
+                args=CHROMIUM_ARGS,
+            )
+            contexts.append(ctx)
+            return ctx
+
+        try:
+            yield new_context
+        finally:
+            for ctx in contexts:
+                with contextlib.suppress(Exception):
+                    await ctx.close()  # type: ignore[attr-defined]
+            for d in dirs:
+                shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def screenshot_dir() -> Iterator[Path]:
+    """Where the test writes its screenshots; LIVEDESK_SCREENSHOTS keeps them."""
+    keep = os.environ.get("LIVEDESK_SCREENSHOTS")
+    if keep:
+        path = Path(keep)
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+        return
+    path = Path(tempfile.mkdtemp(prefix="livedesk-shots-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
