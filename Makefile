@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
+CODE   := $(wildcard signaling visual recorder transcribe web tests bench)
 
 .PHONY: run test setup test-deps lint format unit integration browser bench clean
 
@@ -28,13 +29,13 @@ test-deps:
 	bash scripts/ensure-test-deps.sh
 
 lint: setup
-	$(BIN)/ruff check signaling visual recorder transcribe web tests bench
-	$(BIN)/ruff format --check signaling visual recorder transcribe web tests bench
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/mypy
 
 format: setup
-	$(BIN)/ruff format signaling visual recorder transcribe web tests bench
-	$(BIN)/ruff check --fix signaling visual recorder transcribe web tests bench
+	$(BIN)/ruff format $(CODE)
+	$(BIN)/ruff check --fix $(CODE)
 
 unit: setup
 	$(BIN)/python -m pytest -q tests/unit
