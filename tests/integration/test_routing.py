@@ -199,7 +199,11 @@ async def test_supervisor_who_is_available_serves_like_an_agent(start_desk: Star
     sid = await sue.wait_offer()
     await sue.request("offer.accept", session=sid)
     await sue.say(sid, "Supervisor Sue here")
-    await customer.wait_for(lambda m: m.get("type") == "event" and m["event"]["data"].get("text") == "Supervisor Sue here")
+    await customer.wait_for(
+        lambda m: (
+            m.get("type") == "event" and m["event"]["data"].get("text") == "Supervisor Sue here"
+        )
+    )
     await sue.request("session.wrapup", session=sid)
     await sue.request("session.complete", session=sid, disposition="resolved")
 
@@ -217,7 +221,9 @@ async def test_agent_stops_receiving_a_chat_once_it_is_transferred_away(start_de
         lambda m: m.get("type") == "console" and not any(s["session"] == sid for s in m["sessions"])
     )
     await customer.say("only for Bob")
-    await bob.wait_for(lambda m: m.get("type") == "event" and m["event"]["data"].get("text") == "only for Bob")
+    await bob.wait_for(
+        lambda m: m.get("type") == "event" and m["event"]["data"].get("text") == "only for Bob"
+    )
     await asyncio.sleep(0.2)
     assert "only for Bob" not in ann.chat_texts(sid)
 
