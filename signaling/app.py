@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -97,8 +98,14 @@ async def errors_and_headers(
     return resp
 
 
-def create_app(cfg: Config, *, secret: bytes | None = None) -> web.Application:
-    """Build the application. Resources open when it starts and close when it stops."""
+def create_app(
+    cfg: Config, *, secret: bytes | None = None, freeze_gc: bool = False
+) -> web.Application:
+    """Build the application. Resources open when it starts and close when it stops.
+
+    ``freeze_gc`` (for a server process, not tests) moves everything alive after
+    start-up out of the cyclic collector's reach, so full collections stay short.
+    """
     app = web.Application(middlewares=[errors_and_headers], client_max_size=256 * 1024)
     app[CONFIG] = cfg
     app[SECRET] = secret if secret is not None else load_secret(cfg)
@@ -109,6 +116,8 @@ def create_app(cfg: Config, *, secret: bytes | None = None) -> web.Application:
         undefined=jinja2.StrictUndefined,
     )
     app.cleanup_ctx.append(_resources)
+    if freeze_gc:
+        app.on_startup.append(_freeze_gc)
     app.router.add_get("/healthz", http_api.healthz)
     app.router.add_get("/metrics", http_api.metrics)
     app.router.add_post("/api/sessions", http_api.start_session)
@@ -123,6 +132,11 @@ def create_app(cfg: Config, *, secret: bytes | None = None) -> web.Application:
     app.router.add_get("/agent", pages.agent_console)
     app.router.add_static("/static/", Path(web_assets.STATIC), append_version=True)
     return app
+
+
+async def _freeze_gc(_app: web.Application) -> None:
+    gc.collect()
+    gc.freeze()
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:

@@ -183,8 +183,13 @@ class Archive:
         for attempt in range(5):
             try:
                 db.execute("BEGIN IMMEDIATE")
-                for inter, events in items:
+                latest: dict[str, Interaction] = {}
+                for inter, _ in items:  # one row write per session per batch
+                    if inter.id not in latest or inter.last_seq >= latest[inter.id].last_seq:
+                        latest[inter.id] = inter
+                for inter in latest.values():
                     _write_interaction(db, inter)
+                for inter, events in items:
                     db.executemany(
                         "INSERT OR IGNORE INTO events VALUES (?,?,?,?,?,?,?)",
                         [

@@ -87,7 +87,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     lines.append(f"  health        : {base}/healthz   metrics: {base}/metrics")
     print("\n".join(lines), flush=True)
     web.run_app(
-        create_app(cfg),
+        create_app(cfg, freeze_gc=True),
         host=cfg.server.host,
         port=cfg.server.port,
         print=None,

@@ -26,6 +26,7 @@ from signaling.store.base import Envelope, StoredEvent
 
 if TYPE_CHECKING:
     from signaling.archive import User
+    from signaling.desk import ConsoleSnapshot
     from signaling.node import Node
 
 log = structlog.get_logger("livedesk.ws")
@@ -71,6 +72,7 @@ class Connection:
         self.remote = remote
         self.feeds: dict[str, Feed] = {}
         self.watching: set[str] = set()
+        self.last_queue: tuple[int, float | None, int] | None = None
         self.ready = False
         lim = self.desk.cfg.limits
         self.bucket = TokenBucket(
@@ -317,10 +319,12 @@ class Connection:
             "user": {"username": self.staff.username, "name": self.staff.display_name},
         }
 
-    async def refresh_console(self) -> None:
+    async def refresh_console(self, snap: ConsoleSnapshot | None = None) -> None:
         if self.staff is None or not self.can("console"):
             return
-        view = await self.desk.console_view(self.staff.username, supervise=self.can("supervise"))
+        if snap is None:
+            snap = await self.desk.console_snapshot()
+        view = self.desk.console_view_of(snap, self.staff.username, supervise=self.can("supervise"))
         held = {s["session"] for s in view["sessions"]}
         for session_id in held - set(self.feeds):
             await self.follow(session_id, 0)

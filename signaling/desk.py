@@ -11,7 +11,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import structlog
@@ -28,6 +28,17 @@ from signaling.store import Store, StoredEvent
 from signaling.store.base import CONSOLE_TOPIC, Envelope, encode_envelope, session_topic
 
 log = structlog.get_logger("livedesk.desk")
+
+CONSOLE_QUEUE_LIMIT = 50
+"""Queued sessions listed in a console snapshot; ``queue_total`` gives the full count."""
+
+
+class ConsoleSnapshot(NamedTuple):
+    now: float
+    sessions: list[Interaction]
+    agents: list[AgentPresence]
+    ordered: list[Interaction]
+
 
 OPEN_STATES = (SessionState.QUEUED, SessionState.OFFERED, SessionState.ACTIVE, SessionState.WRAP_UP)
 
@@ -204,27 +215,36 @@ class Desk:
         return rec
 
     # ------------------------------------------------------------ views
-    async def console_view(self, agent_id: str, *, supervise: bool) -> dict[str, Any]:
-        """What one agent's console shows: self, queue, offers, own sessions, agents."""
-        now = self.clock()
+    async def console_snapshot(self) -> ConsoleSnapshot:
+        """What every console view is built from; fetched once per refresh."""
         sessions = await self.store.sessions_by_state(*OPEN_STATES)
         agents = await self.store.list_agents()
-        me = next((a for a in agents if a.id == agent_id), None)
         ordered = routing.queue_order(sessions, self.cfg.routing.tier_priority)
-        queue = [
-            _summary(s, now) for s in ordered if supervise or me is None or routing.serves(me, s)
-        ]
-        mine = [_summary(s, now) for s in sessions if s.holder == agent_id]
+        return ConsoleSnapshot(self.clock(), sessions, agents, ordered)
+
+    async def console_view(self, agent_id: str, *, supervise: bool) -> dict[str, Any]:
+        return self.console_view_of(await self.console_snapshot(), agent_id, supervise=supervise)
+
+    def console_view_of(
+        self, snap: ConsoleSnapshot, agent_id: str, *, supervise: bool
+    ) -> dict[str, Any]:
+        """What one agent's console shows: self, queue head, own sessions, agents."""
+        now = snap.now
+        me = next((a for a in snap.agents if a.id == agent_id), None)
+        visible = [s for s in snap.ordered if supervise or me is None or routing.serves(me, s)]
+        mine = [_summary(s, now) for s in snap.sessions if s.holder == agent_id]
         view: dict[str, Any] = {
             "type": "console",
             "me": _agent_view(me) if me else None,
-            "queue": queue,
+            # the head of the queue; a console needs the next customers, not all of them
+            "queue": [_summary(s, now) for s in visible[:CONSOLE_QUEUE_LIMIT]],
+            "queue_total": len(visible),
             "sessions": sorted(mine, key=lambda s: s["created_at"]),
-            "agents": [_agent_view(a) for a in sorted(agents, key=lambda a: a.name)],
+            "agents": [_agent_view(a) for a in sorted(snap.agents, key=lambda a: a.name)],
         }
         if supervise:
             view["all_sessions"] = [
-                _summary(s, now) for s in sessions if s.state != SessionState.QUEUED
+                _summary(s, now) for s in snap.sessions if s.state != SessionState.QUEUED
             ]
         return view
 
@@ -240,17 +260,22 @@ class Desk:
             if a.status in (Presence.AVAILABLE, Presence.BUSY)
         ]
         ordered = routing.queue_order(sessions, self.cfg.routing.tier_priority)
+        positions = routing.queue_positions(ordered)
         out: dict[str, tuple[int, float | None, int]] = {
             s.id: (0, 0.0, 1) for s in sessions if s.state == SessionState.OFFERED
         }
+        serving_by: dict[tuple[str, str], tuple[int, int]] = {}
         for s in ordered:
-            pos = routing.queue_position(s.id, ordered) or 1
-            serving = [a for a in agents if routing.serves(a, s)]
-            cap = max((a.capacity for a in serving), default=1)
+            key = (s.skill, s.tier)
+            if key not in serving_by:
+                serving = [a for a in agents if routing.serves(a, s)]
+                serving_by[key] = (len(serving), max((a.capacity for a in serving), default=1))
+            count, cap = serving_by[key]
+            pos = positions[s.id]
             eta = routing.estimated_wait_s(
-                pos, len(serving), avg_handle_s=self.cfg.routing.avg_handle_s, capacity_each=cap
+                pos, count, avg_handle_s=self.cfg.routing.avg_handle_s, capacity_each=cap
             )
-            out[s.id] = (pos, eta, len(serving))
+            out[s.id] = (pos, eta, count)
         return out
 
     # ------------------------------------------------------------ routing
@@ -299,6 +324,8 @@ class Desk:
         if not queued:
             return 0
         agents = await self.store.list_agents()
+        if not any(a.status == Presence.AVAILABLE and a.load < a.capacity for a in agents):
+            return 0
         made = 0
         for session_id, agent in routing.assignments(
             queued, agents, tier_priority=rcfg.tier_priority, now=now

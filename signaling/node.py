@@ -39,7 +39,6 @@ class Node:
         self._refresh: asyncio.Task[None] | None = None
         self._dirty = False
         self._grace: dict[str, asyncio.TimerHandle] = {}
-        self._last_positions: dict[str, tuple[int, float | None, int]] = {}
         self.started_at = time.time()
         self._tasks: set[asyncio.Future[None]] = set()
 
@@ -146,9 +145,11 @@ class Node:
 
     async def refresh_all(self) -> None:
         staff = [c for c in self.connections if c.staff is not None and c.ready]
-        for conn in staff:
-            with contextlib.suppress(Exception):
-                await conn.refresh_console()
+        if staff:
+            snap = await self.desk.console_snapshot()
+            for conn in staff:
+                with contextlib.suppress(Exception):
+                    await conn.refresh_console(snap)
         customers = [c for c in self.connections if c.participant is not None and c.ready]
         if not customers:
             return
@@ -156,8 +157,9 @@ class Node:
         for conn in customers:
             sid = conn.participant.session if conn.participant else ""
             pos = positions.get(sid)
-            if pos is None:
-                continue
+            if pos is None or pos == conn.last_queue:
+                continue  # only changes travel: 2,000 waiting customers, few moves
+            conn.last_queue = pos
             conn.send(
                 {
                     "type": "queue",

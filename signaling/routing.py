@@ -87,6 +87,16 @@ def assignments(
     return out
 
 
+def queue_positions(ordered: Sequence[Interaction]) -> dict[str, int]:
+    """Every session's 1-based position among those needing the same skill, in one pass."""
+    seen: dict[str, int] = {}
+    out: dict[str, int] = {}
+    for s in ordered:
+        seen[s.skill] = seen.get(s.skill, 0) + 1
+        out[s.id] = seen[s.skill]
+    return out
+
+
 def queue_position(session_id: str, ordered: Sequence[Interaction]) -> int | None:
     """1-based position among sessions competing for the same agents, or None."""
     target = next((s for s in ordered if s.id == session_id), None)

@@ -26,6 +26,17 @@ from signaling.store.base import (
     session_topic,
 )
 
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(StoredEvent)
+
+
+def _encode(se: StoredEvent) -> bytes:
+    return _encoder.encode(se)
+
+
+def _decode(raw: bytes) -> StoredEvent:
+    return _decoder.decode(raw)
+
 
 class MemoryStore(Store):
     """Everything in dictionaries. Updates are atomic because they never await."""
@@ -35,7 +46,10 @@ class MemoryStore(Store):
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._sessions: dict[str, Interaction] = {}
-        self._events: dict[str, list[StoredEvent]] = {}
+        # logs are kept encoded: bytes are invisible to the cyclic GC, and a full
+        # collection over millions of event objects stalls the loop for 100s of ms
+        self._events: dict[str, list[bytes]] = {}
+        self._held: dict[str, set[str]] = defaultdict(set)
         self._ended_at: dict[str, float] = {}
         self._agents: dict[str, AgentPresence] = {}
         self._kv: dict[str, tuple[bytes, float]] = {}
@@ -54,7 +68,8 @@ class MemoryStore(Store):
             raise InteractionError("conflict", f"session {inter.id} exists")
         inter, stored = assign_seqs(inter, events)
         self._sessions[inter.id] = inter
-        self._events[inter.id] = list(stored)
+        self._events[inter.id] = [_encode(se) for se in stored]
+        self._index_holder(None, inter)
         self._publish_events(stored)
         return stored
 
@@ -71,7 +86,8 @@ class MemoryStore(Store):
         new, events = fn(cur)
         new, stored = assign_seqs(new, events)
         self._sessions[session_id] = new
-        self._events[session_id].extend(stored)
+        self._events[session_id].extend(_encode(se) for se in stored)
+        self._index_holder(cur, new)
         if new.state == SessionState.ENDED and session_id not in self._ended_at:
             self._ended_at[session_id] = self._now()
         self._publish_events(stored)
@@ -81,20 +97,36 @@ class MemoryStore(Store):
         self, session_id: str, after_seq: int, limit: int = 1000
     ) -> list[StoredEvent]:
         log = self._events.get(session_id, [])
-        return log[max(after_seq, 0) : max(after_seq, 0) + limit]
+        start = max(after_seq, 0)
+        return [_decode(raw) for raw in log[start : start + limit]]
 
     async def sessions_by_state(self, *states: SessionState) -> list[Interaction]:
         self._expire_ended()
         return [s for s in self._sessions.values() if s.state in states]
 
     async def sessions_held_by(self, agent_id: str) -> list[Interaction]:
-        return [s for s in self._sessions.values() if s.holder == agent_id]
+        return [
+            self._sessions[sid] for sid in self._held.get(agent_id, ()) if sid in self._sessions
+        ]
+
+    def _index_holder(self, old: Interaction | None, new: Interaction) -> None:
+        before = old.holder if old is not None else None
+        if before == new.holder:
+            return
+        if before is not None:
+            self._held[before].discard(new.id)
+            if not self._held[before]:
+                del self._held[before]
+        if new.holder is not None:
+            self._held[new.holder].add(new.id)
 
     def _expire_ended(self) -> None:
         now = self._now()
         for sid, at in list(self._ended_at.items()):
             if now - at > ENDED_RETENTION_S:
-                self._sessions.pop(sid, None)
+                gone = self._sessions.pop(sid, None)
+                if gone is not None and gone.holder is not None:
+                    self._held[gone.holder].discard(sid)
                 self._events.pop(sid, None)
                 del self._ended_at[sid]
 
@@ -120,8 +152,7 @@ class MemoryStore(Store):
         return [self._with_load(a) for a in self._agents.values()]
 
     def _with_load(self, a: AgentPresence) -> AgentPresence:
-        load = sum(1 for s in self._sessions.values() if s.holder == a.id)
-        return msgspec.structs.replace(a, load=load)
+        return msgspec.structs.replace(a, load=len(self._held.get(a.id, ())))
 
     # ------------------------------------------------------------ key-value
     async def kv_set(

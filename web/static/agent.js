@@ -836,7 +836,9 @@
 
   function renderQueue() {
     var queue = (snapshot && snapshot.queue) || [];
-    ui.queueCount.textContent = String(queue.length);
+    // the server lists the head of the queue and counts the whole of it
+    var total = (snapshot && typeof snapshot.queue_total === "number") ? snapshot.queue_total : queue.length;
+    ui.queueCount.textContent = String(total);
     ui.queueEmpty.hidden = queue.length > 0;
     syncList(ui.queue, queue, function (s) { return s.session; }, function (s) {
       return LD.el("li", { class: "queue-item", attrs: { "data-testid": "queue-item", "data-session": s.session } },
