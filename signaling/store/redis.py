@@ -82,8 +82,18 @@ class RedisStore(Store):
 
     name = "redis"
 
-    def __init__(self, url: str, *, key_prefix: str = "livedesk", max_retries: int = 50) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        key_prefix: str = "livedesk",
+        max_retries: int = 50,
+        max_connections: int = 64,
+        pool_timeout_s: float = 5.0,
+    ) -> None:
         self._url = url
+        self._max_connections = max_connections
+        self._pool_timeout_s = pool_timeout_s
         self._p = key_prefix
         self._max_retries = max(1, max_retries)
         self._client: aioredis.Redis | None = None
@@ -105,7 +115,12 @@ class RedisStore(Store):
     async def start(self) -> None:
         if self._client is not None:
             return
-        self._client = aioredis.from_url(self._url, decode_responses=False)
+        # every WATCH transaction holds a connection until it commits; a blocking pool
+        # makes a burst wait for one instead of failing with "Too many connections"
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self._url, max_connections=self._max_connections, timeout=self._pool_timeout_s
+        )
+        self._client = aioredis.Redis(connection_pool=pool, decode_responses=False)
         self._pubsub = self._client.pubsub()
         try:
             with _unavailable():
@@ -203,7 +218,10 @@ class RedisStore(Store):
             raw = await pipe.get(skey)
             if raw is None:
                 raise InteractionError("not_found", f"no session {session_id}")
-            return _decode_session(raw), int(await pipe.pttl(skey))
+            cur = _decode_session(raw)
+            # only an ended session has a retention clock to keep; skip the round trip
+            ttl = int(await pipe.pttl(skey)) if cur.state == SessionState.ENDED else -1
+            return cur, ttl
 
         def plan(
             got: tuple[Interaction, int],

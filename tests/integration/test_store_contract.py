@@ -196,6 +196,16 @@ async def test_failing_update_changes_nothing(store: Store) -> None:
     assert seqs(await store.events_since("s1", 0)) == [1, 2]
 
 
+async def test_a_burst_of_concurrent_updates_on_many_sessions_all_succeed(store: Store) -> None:
+    """More transactions in flight than the Redis pool has connections: they wait, none fail."""
+    ids = [f"burst{i}" for i in range(300)]
+    for sid in ids:
+        await store.create_session(*queued(sid))
+    await asyncio.gather(*(store.update_session(sid, chat(f"to {sid}")) for sid in ids))
+    for sid in ids[::50]:
+        assert seqs(await store.events_since(sid, 0)) == [1, 2, 3]
+
+
 async def test_events_since_pages_through_the_log(store: Store) -> None:
     """events_since returns seq > after, oldest first, at most ``limit``."""
     await store.create_session(*queued())
