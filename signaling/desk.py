@@ -320,11 +320,13 @@ class Desk:
                     log.info("offer expired", session_id=s.id, agent_id=s.offered_to)
                 except LivedeskError:
                     pass  # accepted or changed in the meantime
-        queued = await self.store.sessions_by_state(SessionState.QUEUED)
-        if not queued:
-            return 0
+        # agents first: reading them is cheap, reading a long queue is not, and with
+        # every seat taken there is nothing to route
         agents = await self.store.list_agents()
         if not any(a.status == Presence.AVAILABLE and a.load < a.capacity for a in agents):
+            return 0
+        queued = await self.store.sessions_by_state(SessionState.QUEUED)
+        if not queued:
             return 0
         made = 0
         for session_id, agent in routing.assignments(
