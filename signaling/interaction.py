@@ -350,13 +350,7 @@ def _expire_offer(
     if inter.offer_expires_at is not None and now < inter.offer_expires_at:
         raise InteractionError("wrong_state", "the offer has not expired yet")
     agent = inter.offered_to
-    new = _requeue(inter, agent, now + cmd.cooldown_s)
-    back_to = _back_to_agent(inter)
-    if back_to is not None:
-        # a transfer nobody took returns to the agent who sent it
-        new = msgspec.structs.replace(
-            new, state=SessionState.ACTIVE, agent_id=back_to[0], agent_name=back_to[1]
-        )
+    new, back_to = _offer_refused(inter, agent, now + cmd.cooldown_s)
     return new, [
         _event(
             "session.offer_expired",
@@ -366,6 +360,20 @@ def _expire_offer(
             returned_to=back_to[0] if back_to else None,
         )
     ]
+
+
+def _offer_refused(
+    inter: Interaction, agent: str | None, skip_until: float
+) -> tuple[Interaction, tuple[str, str] | None]:
+    """An offer declined or expired: back to the queue, or to the agent who transferred it."""
+    new = _requeue(inter, agent, skip_until)
+    back_to = _back_to_agent(inter)
+    if back_to is not None:
+        # a transfer nobody took returns to the agent who sent it
+        new = msgspec.structs.replace(
+            new, state=SessionState.ACTIVE, agent_id=back_to[0], agent_name=back_to[1]
+        )
+    return new, back_to
 
 
 def _back_to_agent(inter: Interaction) -> tuple[str, str] | None:
@@ -423,12 +431,7 @@ def _decline(
     _need_state(inter, SessionState.OFFERED)
     if actor.id != inter.offered_to:
         raise InteractionError("not_assigned", "this session was not offered to you")
-    new = _requeue(inter, actor.id, now + cmd.cooldown_s)
-    back_to = _back_to_agent(inter)
-    if back_to is not None:
-        new = msgspec.structs.replace(
-            new, state=SessionState.ACTIVE, agent_id=back_to[0], agent_name=back_to[1]
-        )
+    new, back_to = _offer_refused(inter, actor.id, now + cmd.cooldown_s)
     return new, [
         _event(
             "session.declined",

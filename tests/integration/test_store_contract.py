@@ -46,6 +46,8 @@ from signaling.store.base import (
 from signaling.store.memory import MemoryStore
 from signaling.store.redis import RedisStore
 
+from .conftest import drop_prefix
+
 REDIS_URL = os.environ.get("LIVEDESK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 T0 = 1_700_000_000.0
 ANN = Actor(Role.AGENT, "a", "Ann")
@@ -68,16 +70,6 @@ async def _require_redis() -> None:
         await probe.aclose()
 
 
-async def _delete_prefix(prefix: str) -> None:
-    client = aioredis.from_url(REDIS_URL)
-    try:
-        keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=500)]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
-
-
 @asynccontextmanager
 async def redis_stores(count: int = 1) -> AsyncIterator[list[RedisStore]]:
     """``count`` stores sharing a fresh key prefix, like nodes of one deployment."""
@@ -91,7 +83,7 @@ async def redis_stores(count: int = 1) -> AsyncIterator[list[RedisStore]]:
     finally:
         for s in stores:
             await s.close()
-        await _delete_prefix(prefix)
+        await drop_prefix(prefix)
 
 
 @pytest_asyncio.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
