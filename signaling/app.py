@@ -11,11 +11,12 @@ import jinja2
 from aiohttp import web
 
 import web as web_assets
-from signaling import __version__, http_api, pages
+from signaling import __version__, entry_api, http_api, pages
 from signaling.archive import Archive
 from signaling.config import Config
 from signaling.desk import Desk
 from signaling.errors import LivedeskError
+from signaling.headers import CSP
 from signaling.keys import (
     ARCHIVE,
     CONFIG,
@@ -41,6 +42,7 @@ STATUS_BY_CODE = {
     "unauthorized": 401,
     "forbidden": 403,
     "origin": 403,
+    "policy": 403,
     "not_found": 404,
     "wrong_state": 409,
     "not_assigned": 409,
@@ -51,12 +53,6 @@ STATUS_BY_CODE = {
     "unavailable": 503,
     "internal": 500,
 }
-
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; "
-    "object-src 'none'"
-)
 
 
 def load_secret(cfg: Config) -> bytes:
@@ -74,9 +70,11 @@ def load_secret(cfg: Config) -> bytes:
 def error_response(exc: LivedeskError) -> web.Response:
     status = STATUS_BY_CODE.get(exc.code, 400)
     headers = {"Retry-After": "5"} if status in (429, 503) else None
-    return web.json_response(
-        {"error": {"code": exc.code, "message": exc.message}}, status=status, headers=headers
-    )
+    err: dict[str, str] = {"code": exc.code, "message": exc.message}
+    reason = getattr(exc, "reason", None)
+    if reason:
+        err["reason"] = reason
+    return web.json_response({"error": err}, status=status, headers=headers)
 
 
 @web.middleware
@@ -89,6 +87,10 @@ async def errors_and_headers(
         resp = await handler(request)
     except LivedeskError as exc:
         resp = error_response(exc)
+    if request.path.startswith("/api/entry/"):
+        entry = request.app[CONFIG].entries.get(request.match_info.get("entry", ""))
+        if entry is not None and not resp.prepared:
+            entry_api.cors(request, resp, entry.site_origins)  # errors readable cross-site too
     if not resp.prepared:
         resp.headers.setdefault("Content-Security-Policy", CSP)
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -126,6 +128,12 @@ def create_app(
     app.router.add_post("/api/logout", http_api.logout)
     app.router.add_get("/api/me", http_api.me)
     app.router.add_get("/api/overview", http_api.overview)
+    app.router.add_get("/api/entry/{entry}/availability", entry_api.availability)
+    app.router.add_post("/api/entry/{entry}/callback", entry_api.callback)
+    app.router.add_post("/api/entry/{entry}/message", entry_api.leave_message)
+    app.router.add_route("OPTIONS", "/api/entry/{entry}/{action}", entry_api.preflight)
+    app.router.add_get("/api/fallbacks", http_api.fallbacks)
+    app.router.add_post("/api/fallbacks/{id}/handled", http_api.fallback_handled)
     app.router.add_get("/ws", ws_handler)
     app.router.add_get("/", pages.index)
     app.router.add_get("/l/{entry}", pages.customer_page)

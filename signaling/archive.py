@@ -70,6 +70,51 @@ MIGRATIONS: Sequence[str] = (
         PRIMARY KEY (session_id, seq)
     ) WITHOUT ROWID;
     """,
+    # 2: audit log, personal links issued and used
+    """
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        entry TEXT NOT NULL DEFAULT '',
+        session_id TEXT NOT NULL DEFAULT '',
+        actor TEXT NOT NULL DEFAULT '',
+        reason TEXT NOT NULL DEFAULT '',
+        detail TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX audit_kind_at ON audit(kind, at);
+    CREATE INDEX audit_at ON audit(at);
+    CREATE TABLE links (
+        jti TEXT PRIMARY KEY,
+        entry TEXT NOT NULL,
+        sub TEXT NOT NULL,
+        tier TEXT NOT NULL,
+        case_id TEXT NOT NULL DEFAULT '',
+        kid TEXT NOT NULL,
+        issued_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        issued_by TEXT NOT NULL DEFAULT '',
+        used_at REAL
+    );
+    CREATE INDEX links_issued_at ON links(issued_at);
+    """,
+    # 3: callback requests and messages left when no channel is open
+    """
+    CREATE TABLE fallbacks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        entry TEXT NOT NULL,
+        name TEXT NOT NULL,
+        contact TEXT NOT NULL,
+        preferred_time TEXT NOT NULL DEFAULT '',
+        text TEXT NOT NULL DEFAULT '',
+        page TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        handled_at REAL,
+        handled_by TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX fallbacks_open ON fallbacks(handled_at, created_at);
+    """,
 )
 
 
@@ -95,6 +140,16 @@ class ArchivedEvent(msgspec.Struct, frozen=True):
 
 
 _STOP = object()
+
+
+class _Statement:
+    """A queued ``execute_later`` write (not a tuple, so it never unpacks as a record)."""
+
+    __slots__ = ("params", "sql")
+
+    def __init__(self, sql: str, params: tuple[Any, ...]) -> None:
+        self.sql = sql
+        self.params = params
 
 
 class Archive:
@@ -149,6 +204,23 @@ class Archive:
             self._pending += 1
         self._queue.put((inter, list(events)))
 
+    def execute_later(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Queue one INSERT, UPDATE or DELETE for the writer thread.
+
+        It runs inside the writer's next batch transaction, after that batch's
+        records and in queue order, and ``flush()`` waits for it. For small
+        bookkeeping writes such as the audit log (signaling/audit.py). A statement
+        that breaks a constraint or is malformed is logged and skipped on its own,
+        never taking the batch's records with it.
+        """
+        verb = sql.split(None, 1)[0].upper() if sql.strip() else ""
+        if verb not in ("INSERT", "UPDATE", "DELETE"):
+            raise ValueError("execute_later takes a single INSERT, UPDATE or DELETE")
+        item = _Statement(sql, tuple(params))
+        with self._lock:
+            self._pending += 1
+        self._queue.put(item)
+
     async def flush(self, timeout: float = 10.0) -> None:
         """Wait until every queued write is on disk."""
 
@@ -180,16 +252,18 @@ class Archive:
             db.close()
 
     def _apply(self, db: sqlite3.Connection, items: list[Any]) -> None:
+        records = [it for it in items if not isinstance(it, _Statement)]
+        statements = [it for it in items if isinstance(it, _Statement)]
         for attempt in range(5):
             try:
                 db.execute("BEGIN IMMEDIATE")
                 latest: dict[str, Interaction] = {}
-                for inter, _ in items:  # one row write per session per batch
+                for inter, _ in records:  # one row write per session per batch
                     if inter.id not in latest or inter.last_seq >= latest[inter.id].last_seq:
                         latest[inter.id] = inter
                 for inter in latest.values():
                     _write_interaction(db, inter)
-                for inter, events in items:
+                for inter, events in records:
                     db.executemany(
                         "INSERT OR IGNORE INTO events VALUES (?,?,?,?,?,?,?)",
                         [
@@ -205,6 +279,8 @@ class Archive:
                             for seq, ev in events
                         ],
                     )
+                for st in statements:
+                    _execute_statement(db, st)
                 db.execute("COMMIT")
                 self._failed = None
                 break
@@ -227,6 +303,14 @@ class Archive:
                 db.close()
 
         return await asyncio.get_running_loop().run_in_executor(None, run)
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` on its own autocommit connection in the default executor.
+
+        For reads, and for a rare small write whose result the caller awaits;
+        routine writes go through the writer thread (``record``, ``execute_later``).
+        """
+        return await self._read(fn)
 
     async def events(self, session_id: str) -> list[ArchivedEvent]:
         def q(db: sqlite3.Connection) -> list[ArchivedEvent]:
@@ -373,3 +457,27 @@ def list_users(db: sqlite3.Connection) -> list[User]:
     query = f"SELECT {_USER_COLS} FROM users ORDER BY username"  # noqa: S608 - constant columns
     rows = db.execute(query).fetchall()
     return [_user(r) for r in rows]
+
+
+_SQLITE_ERROR = 1  # the generic result code: bad SQL, no such table or column
+
+
+def _execute_statement(db: sqlite3.Connection, st: _Statement) -> None:
+    """One ``execute_later`` write inside the open batch transaction.
+
+    A savepoint confines a bad statement (bad SQL, constraint, bindings) to itself,
+    so it cannot cost the batch its records; conditions of the database itself
+    (busy, locked, disk I/O, full) propagate, and the whole batch is retried.
+    """
+    db.execute("SAVEPOINT execute_later")
+    try:
+        db.execute(st.sql, st.params)
+    except sqlite3.Error as exc:
+        own_fault = not isinstance(exc, sqlite3.OperationalError) or (
+            getattr(exc, "sqlite_errorcode", None) == _SQLITE_ERROR
+        )
+        if not own_fault:
+            raise
+        db.execute("ROLLBACK TO execute_later")
+        log.error("archive statement skipped", error=str(exc), sql=st.sql[:120])
+    db.execute("RELEASE execute_later")

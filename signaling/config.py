@@ -12,12 +12,16 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 
 from signaling.errors import ConfigError
+
+if TYPE_CHECKING:
+    from signaling.policy import EntryPolicy
 
 Seconds = Annotated[float, msgspec.Meta(gt=0, le=86400 * 30)]
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
@@ -85,11 +89,57 @@ class AuthConfig(_Section):
     participant_token_ttl_s: Seconds = 24 * 3600.0
 
 
+class ChannelRuleConfig(_Section):
+    tiers: list[str] = []  # empty: every tier
+    needs_agent: bool = False  # a live agent with the entry's skill must be available
+
+
 class EntryConfig(_Section):
+    """One entry point: a link or widget placement, with its access rules (docs/access.md)."""
+
     title: str = "Support"
     skill: str = ""
     language: Annotated[str, msgspec.Meta(pattern=r"^(|en|ko)$")] = ""
     greeting: str = ""
+    channels: list[str] = msgspec.field(default_factory=lambda: ["chat"])
+    rules: dict[str, ChannelRuleConfig] = {}
+    timezone: str = "UTC"
+    hours: dict[str, list[str]] = {}  # empty: always open
+    holidays_country: str = ""
+    holidays_subdivision: str = ""
+    closed_dates: list[str] = []
+    pages_include: list[str] = []
+    pages_exclude: list[str] = []
+    max_queue: Annotated[int, msgspec.Meta(ge=0)] = 0
+    max_wait_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    site_origins: list[str] = []  # company sites whose pages may embed the widget (CORS)
+
+    def policy(self) -> EntryPolicy:
+        """The pure policy module's view of these rules."""
+        from signaling.policy import ChannelRule, EntryPolicy
+
+        return EntryPolicy(
+            channels=tuple(self.channels),
+            rules={
+                ch: ChannelRule(tiers=tuple(r.tiers), needs_agent=r.needs_agent)
+                for ch, r in self.rules.items()
+            },
+            timezone=self.timezone,
+            hours={day: tuple(spans) for day, spans in self.hours.items()},
+            holidays_country=self.holidays_country,
+            holidays_subdivision=self.holidays_subdivision,
+            closed_dates=tuple(self.closed_dates),
+            pages_include=tuple(self.pages_include),
+            pages_exclude=tuple(self.pages_exclude),
+            max_queue=self.max_queue,
+            max_wait_s=self.max_wait_s,
+        )
+
+
+class TestingConfig(_Section):
+    """Hooks for tests only; never set these in production (start-up warns)."""
+
+    fixed_now: str = ""  # ISO 8601 instant the entry rules see as "now"
 
 
 class Config(_Section):
@@ -100,6 +150,7 @@ class Config(_Section):
     archive: ArchiveConfig = msgspec.field(default_factory=ArchiveConfig)
     customer_tokens: CustomerTokenConfig = msgspec.field(default_factory=CustomerTokenConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
+    testing: TestingConfig = msgspec.field(default_factory=TestingConfig)
     entries: dict[EntryId, EntryConfig] = msgspec.field(
         default_factory=lambda: {"demo": EntryConfig(title="livedesk demo support")}
     )
@@ -136,6 +187,7 @@ _SECTIONS = {
         ("archive", ArchiveConfig),
         ("customer_tokens", CustomerTokenConfig),
         ("auth", AuthConfig),
+        ("testing", TestingConfig),
     )
 }
 
@@ -262,6 +314,25 @@ def _check(cfg: Config) -> None:
         raise ConfigError("server.public_url", cfg.server.public_url, "must be an http(s) URL")
     if not cfg.entries:
         raise ConfigError("entries", {}, "at least one entry is needed")
+    from signaling.policy import PolicyError, validate
+
+    for name, entry in cfg.entries.items():
+        try:
+            validate(entry.policy())
+        except PolicyError as exc:
+            raise ConfigError(f"entries.{name}.{exc.field}", exc.value, exc.why) from None
+        for origin in entry.site_origins:
+            if not re.match(r"^https?://[^/\s]+$", origin):
+                raise ConfigError(
+                    f"entries.{name}.site_origins", origin, "an origin is scheme://host[:port]"
+                )
+    if cfg.testing.fixed_now:
+        try:
+            when = datetime.fromisoformat(cfg.testing.fixed_now)
+        except ValueError:
+            raise ConfigError("testing.fixed_now", cfg.testing.fixed_now, "not ISO 8601") from None
+        if when.tzinfo is None:
+            raise ConfigError("testing.fixed_now", cfg.testing.fixed_now, "needs a UTC offset")
 
 
 TEMPLATE_PATH = Path(__file__).with_name("livedesk.example.toml")

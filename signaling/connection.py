@@ -21,6 +21,7 @@ from signaling import protocol as p
 from signaling.auth import PERMISSIONS, AuthError, Participant, StaffRole, read_participant
 from signaling.errors import InteractionError, LivedeskError, ProtocolError
 from signaling.interaction import Actor, Role, SessionState
+from signaling.policy import Claims
 from signaling.ratelimit import TokenBucket
 from signaling.store.base import Envelope, StoredEvent
 
@@ -456,10 +457,33 @@ class Connection:
         await self.follow(msg.session, 0)
         return {"session": _public_session(inter)}
 
+    async def _check_rules(self, session_id: str, channel: str) -> None:
+        """Entry rules again at every upgrade: hours may have closed, tiers still apply."""
+        inter = await self.desk.store.get_session(session_id)
+        if inter is None:
+            raise InteractionError("not_found", f"no session {session_id}")
+        if inter.entry not in self.desk.cfg.entries:
+            return  # an entry removed from the config since: the session may finish
+        claims = Claims(tier=inter.tier, authenticated=not inter.customer_id.startswith("anon_"))
+        await self.desk.require_open(
+            inter.entry,
+            channel,
+            inter.page,
+            claims,
+            language=inter.language,
+            actor=self.actor.id,
+            session_id=session_id,
+        )
+
     async def _channel_request(self, msg: p.ChannelRequest) -> dict[str, Any]:
+        self._session_of(msg.session)
+        await self._check_rules(msg.session, msg.channel.value)
         return await self._command(msg.session, ix.RequestChannel(msg.channel))
 
     async def _channel_respond(self, msg: p.ChannelRespond) -> dict[str, Any]:
+        self._session_of(msg.session)
+        if msg.accept:
+            await self._check_rules(msg.session, msg.channel.value)
         return await self._command(msg.session, ix.RespondChannel(msg.channel, msg.accept))
 
     async def _channel_stop(self, msg: p.ChannelStop) -> dict[str, Any]:

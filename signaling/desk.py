@@ -11,21 +11,25 @@ import asyncio
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 import structlog
 
+from signaling import audit, i18n, routing
 from signaling import interaction as ix
-from signaling import routing
 from signaling.archive import Archive
 from signaling.config import Config
-from signaling.errors import InteractionError, LivedeskError
+from signaling.errors import InteractionError, LivedeskError, PolicyRefusal
 from signaling.interaction import Actor, Interaction, SessionState
 from signaling.metrics import Metrics
 from signaling.routing import AgentPresence, Presence
 from signaling.store import Store, StoredEvent
 from signaling.store.base import CONSOLE_TOPIC, Envelope, encode_envelope, session_topic
+
+if TYPE_CHECKING:
+    from signaling.policy import Claims, Decision, Staffing
 
 log = structlog.get_logger("livedesk.desk")
 
@@ -38,6 +42,7 @@ class ConsoleSnapshot(NamedTuple):
     sessions: list[Interaction]
     agents: list[AgentPresence]
     ordered: list[Interaction]
+    fallbacks_version: int = 0
 
 
 OPEN_STATES = (SessionState.QUEUED, SessionState.OFFERED, SessionState.ACTIVE, SessionState.WRAP_UP)
@@ -72,6 +77,7 @@ class Desk:
         metrics.counter("livedesk_offers_total", "Offers made to agents")
         metrics.counter("livedesk_commands_total", "Session commands applied, by kind")
         metrics.counter("livedesk_command_errors_total", "Session commands refused, by error code")
+        metrics.counter("livedesk_policy_refusals_total", "Entry-rule refusals, by reason")
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -153,6 +159,13 @@ class Desk:
             await self._console_changed()
         return inter, stored
 
+    async def fallbacks_changed(self) -> None:
+        """A callback or message arrived or was handled: consoles refetch their list."""
+        raw = await self.store.kv_get("fallbacks:version")
+        version = int(raw or b"0") + 1
+        await self.store.kv_set("fallbacks:version", str(version).encode(), 365 * 86400)
+        await self.store.publish(CONSOLE_TOPIC, b"changed")
+
     async def ephemeral(self, session_id: str, msg: dict[str, Any]) -> None:
         """Send a message to everyone on the session without logging it (typing, receipts)."""
         env = Envelope(kind="ephemeral", session=session_id, msg=msg)
@@ -220,7 +233,8 @@ class Desk:
         sessions = await self.store.sessions_by_state(*OPEN_STATES)
         agents = await self.store.list_agents()
         ordered = routing.queue_order(sessions, self.cfg.routing.tier_priority)
-        return ConsoleSnapshot(self.clock(), sessions, agents, ordered)
+        version = int(await self.store.kv_get("fallbacks:version") or b"0")
+        return ConsoleSnapshot(self.clock(), sessions, agents, ordered, version)
 
     async def console_view(self, agent_id: str, *, supervise: bool) -> dict[str, Any]:
         return self.console_view_of(await self.console_snapshot(), agent_id, supervise=supervise)
@@ -241,6 +255,7 @@ class Desk:
             "queue_total": len(visible),
             "sessions": sorted(mine, key=lambda s: s["created_at"]),
             "agents": [_agent_view(a) for a in sorted(snap.agents, key=lambda a: a.name)],
+            "fallbacks_version": snap.fallbacks_version,
         }
         if supervise:
             view["all_sessions"] = [
@@ -277,6 +292,91 @@ class Desk:
             )
             out[s.id] = (pos, eta, count)
         return out
+
+    async def staffing(self, entry_id: str) -> Staffing:
+        """Live staffing for one entry's skill, for its access rules."""
+        from signaling.policy import Staffing
+
+        ent = self.cfg.entries[entry_id]
+        agents = await self.store.list_agents()
+        skilled = [a for a in agents if not ent.skill or ent.skill in a.skills]
+        online = [a for a in skilled if a.status in (Presence.AVAILABLE, Presence.BUSY)]
+        free = [a for a in skilled if a.status == Presence.AVAILABLE and a.load < a.capacity]
+        queued = [
+            s
+            for s in await self.store.sessions_by_state(SessionState.QUEUED)
+            if s.skill == ent.skill
+        ]
+        cap = max((a.capacity for a in online), default=1)
+        wait = (
+            0.0
+            if free
+            else routing.estimated_wait_s(
+                len(queued) + 1,
+                len(online),
+                avg_handle_s=self.cfg.routing.avg_handle_s,
+                capacity_each=cap,
+            )
+        )
+        return Staffing(
+            agents_available=len(free),
+            agents_online=len(online),
+            queue_length=len(queued),
+            est_wait_s=wait,
+        )
+
+    async def decide(self, entry_id: str, page: str, claims: Claims) -> dict[str, Decision]:
+        """Every channel's decision for this visitor on this page, now."""
+        from signaling.policy import evaluate
+
+        entry = self.cfg.entries[entry_id]
+        staffing = await self.staffing(entry_id)
+        return evaluate(entry.policy(), self.policy_now(), page, claims, staffing)
+
+    async def require_open(
+        self,
+        entry_id: str,
+        channel: str,
+        page: str,
+        claims: Claims,
+        *,
+        language: str,
+        actor: str = "",
+        session_id: str = "",
+    ) -> None:
+        """Raise PolicyRefusal, with the rule's reason, unless ``channel`` is open now.
+
+        Every refusal goes to the audit log with who, where and why.
+        """
+        decision = (await self.decide(entry_id, page, claims))[channel]
+        if not decision.open:
+            audit.record(
+                self.archive,
+                audit.ENTRY_REFUSED,
+                entry=entry_id,
+                session_id=session_id,
+                actor=actor,
+                reason=decision.reason,
+                detail={"channel": channel, "tier": claims.tier, "page": page[:500]},
+            )
+            self.metrics.inc("livedesk_policy_refusals_total", decision.reason)
+            log.info(
+                "entry rule refused",
+                entry=entry_id,
+                channel=channel,
+                reason=decision.reason,
+                tier=claims.tier,
+            )
+            raise PolicyRefusal(
+                decision.reason, i18n.t(decision.message_key, language, decision.params)
+            )
+
+    def policy_now(self) -> datetime:
+        """The instant entry rules are evaluated at (``testing.fixed_now`` in tests)."""
+        fixed = self.cfg.testing.fixed_now
+        if fixed:
+            return datetime.fromisoformat(fixed).astimezone(UTC)
+        return datetime.fromtimestamp(self.clock(), UTC)
 
     # ------------------------------------------------------------ routing
     async def _route_forever(self) -> None:

@@ -22,6 +22,7 @@ ERROR_CODES: dict[str, str] = {
     "conflict": "the record changed under the request; retry",
     "unavailable": "the live store or archive is unavailable; retry later",
     "origin": "the Origin header is not on the allowlist",
+    "policy": "refused by the entry's access rules; `reason` names the rule",
     "internal": "an unexpected server error; it was logged",
 }
 
@@ -50,6 +51,14 @@ class InteractionError(LivedeskError):
 
 class AuthError(LivedeskError):
     """Credentials are missing, invalid, expired or lack the role."""
+
+
+class PolicyRefusal(LivedeskError):
+    """An entry rule refuses this customer this channel now; ``reason`` is the rule's code."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__("policy", message)
+        self.reason = reason
 
 
 class StoreError(LivedeskError):

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import msgspec
 from aiohttp import web
 
-from signaling import __version__
+from signaling import __version__, fallback
 from signaling.archive import User
 from signaling.auth import (
     PERMISSIONS,
@@ -30,6 +30,7 @@ from signaling.errors import AuthError, InteractionError, LivedeskError, Protoco
 from signaling.i18n import pick_language
 from signaling.interaction import Actor, Role, SessionState
 from signaling.keys import ARCHIVE, CONFIG, DESK, LOOP_LAG, METRICS, NODE, SECRET, STORE
+from signaling.policy import Claims
 
 COOKIE = "livedesk_login"
 
@@ -44,6 +45,8 @@ class StartSession(msgspec.Struct, forbid_unknown_fields=True):
     text: Annotated[str, msgspec.Meta(min_length=1, max_length=16384)]
     name: Annotated[str, msgspec.Meta(max_length=100)] = ""
     page: Annotated[str, msgspec.Meta(max_length=2048)] = ""
+    # the channel the customer asked for; the session starts in chat either way
+    channel: Literal["chat", "voice", "video", "screen", "cobrowse"] = "chat"
 
 
 class LoginBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -68,6 +71,9 @@ def allowed_origins(request: web.Request) -> set[str]:
     cfg = request.app[CONFIG]
     own = f"{request.scheme}://{request.host}"
     out = {own, *cfg.server.allowed_origins}
+    entry = cfg.entries.get(request.match_info.get("entry", ""))
+    if entry is not None and request.path.startswith("/api/entry/"):
+        out.update(entry.site_origins)  # the company's pages post callbacks from there
     if cfg.server.public_url:
         parts = urlsplit(cfg.server.public_url)
         out.add(f"{parts.scheme}://{parts.netloc}")
@@ -213,6 +219,15 @@ async def start_session(request: web.Request) -> web.Response:
         customer_id, tier, name = "anon_" + secrets.token_hex(8), ct.default_tier, body.name
     name = name.strip()[:100]
     language = pick_language(entry.language, request.headers.get("Accept-Language"))
+    # the entry's rules, checked here and not only in the page: a forged page gains nothing
+    await request.app[DESK].require_open(
+        body.entry,
+        body.channel,
+        body.page,
+        Claims(tier=tier, authenticated=bool(auth)),
+        language=language,
+        actor=customer_id,
+    )
     actor = Actor(Role.CUSTOMER, customer_id, name)
     inter = await request.app[DESK].start_session(
         entry=body.entry,
@@ -363,3 +378,23 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 __all__ = ["LivedeskError"]
+
+
+async def fallbacks(request: web.Request) -> web.Response:
+    """``GET /api/fallbacks``: open callback requests and messages, newest first."""
+    await require(request, "console")
+    items = await fallback.open_items(request.app[ARCHIVE])
+    return web.json_response({"items": items})
+
+
+async def fallback_handled(request: web.Request) -> web.Response:
+    """``POST /api/fallbacks/{id}/handled``: an agent took care of it."""
+    user = await require(request, "console")
+    try:
+        item_id = int(request.match_info["id"])
+    except ValueError:
+        raise InteractionError("not_found", "no such item") from None
+    if not await fallback.mark_handled(request.app[ARCHIVE], item_id, user.username):
+        raise InteractionError("not_found", f"no open item {item_id}")
+    await request.app[DESK].fallbacks_changed()
+    return web.json_response({"ok": True})

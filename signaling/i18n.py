@@ -128,6 +128,49 @@ STRINGS: dict[str, dict[str, str]] = {
     "agent.capacity_full": {"en": "You are at capacity.", "ko": "최대 상담 수에 도달했습니다."},
     "agent.supervisor_view": {"en": "All queues and agents", "ko": "전체 대기열 및 상담원"},
     "agent.watch": {"en": "Watch", "ko": "모니터링"},
+    # entry rules: why a channel is closed (docs/access.md lists the codes)
+    "entry.reason.open": {"en": "Available now", "ko": "지금 이용 가능"},
+    "entry.reason.not_offered": {
+        "en": "This channel is not offered here.",
+        "ko": "이 채널은 여기에서 제공되지 않습니다.",
+    },
+    "entry.reason.page_excluded": {
+        "en": "Help is not available on this page.",
+        "ko": "이 페이지에서는 상담을 이용할 수 없습니다.",
+    },
+    "entry.reason.page_not_included": {
+        "en": "Help is not available on this page.",
+        "ko": "이 페이지에서는 상담을 이용할 수 없습니다.",
+    },
+    "entry.reason.closed_hours": {
+        "en": "We are closed. We open {opens} ({timezone} time).",
+        "ko": "지금은 상담 시간이 아닙니다. {opens}에 시작합니다 ({timezone} 기준).",
+    },
+    "entry.reason.holiday": {
+        "en": "We are closed for {holiday_en}. We open {opens} ({timezone} time).",
+        "ko": "{holiday} 휴무입니다. {opens}에 시작합니다 ({timezone} 기준).",
+    },
+    "entry.reason.closed_date": {
+        "en": "We are closed today. We open {opens} ({timezone} time).",
+        "ko": "오늘은 휴무입니다. {opens}에 시작합니다 ({timezone} 기준).",
+    },
+    "entry.reason.tier": {
+        "en": "This is available to {tiers} members.",
+        "ko": "{tiers} 회원에게 제공되는 서비스입니다.",
+    },
+    "entry.reason.no_agent": {
+        "en": "No agent for this is available right now.",
+        "ko": "지금은 연결 가능한 상담원이 없습니다.",
+    },
+    "entry.reason.busy": {
+        "en": "All our agents are busy. Please leave a message or ask for a call back.",
+        "ko": "모든 상담원이 상담 중입니다. 메시지를 남기시거나 전화 예약을 요청해 주세요.",
+    },
+    "entry.channel.chat": {"en": "Chat", "ko": "채팅"},
+    "entry.channel.voice": {"en": "Voice call", "ko": "음성 통화"},
+    "entry.channel.video": {"en": "Video help", "ko": "영상 상담"},
+    "entry.channel.screen": {"en": "Share screen", "ko": "화면 공유"},
+    "entry.channel.cobrowse": {"en": "Co-browse", "ko": "공동 브라우징"},
     # common
     "common.error": {
         "en": "Something went wrong: {message}",

@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from signaling import i18n
+from signaling.headers import CSP
 from signaling.http_api import current_staff
 from signaling.keys import CONFIG, TEMPLATES
 
@@ -46,7 +47,14 @@ async def customer_page(request: web.Request) -> web.Response:
         "greeting": entry.greeting,
         "lang": lang,
     }
-    return render(request, "customer.html", lang=lang, entry=page_config, page_config=page_config)
+    resp = render(request, "customer.html", lang=lang, entry=page_config, page_config=page_config)
+    # the widget opens this page in a panel on the company's own site
+    ancestors = " ".join(["'self'", *entry.site_origins])
+    resp.headers["Content-Security-Policy"] = CSP.replace(
+        "frame-ancestors 'none'", f"frame-ancestors {ancestors}"
+    )
+    resp.headers["X-Frame-Options"] = "SAMEORIGIN"  # ignored where frame-ancestors is understood
+    return resp
 
 
 async def agent_console(request: web.Request) -> web.Response:

@@ -56,8 +56,18 @@ async def test_pages_carry_security_headers(start_desk: StartDesk):
             assert resp.status == 200, path
             csp = resp.headers["Content-Security-Policy"]
             assert "script-src 'self'" in csp
-            assert "frame-ancestors 'none'" in csp
+            # only the customer page may be framed, and only by the entry's own sites
+            framing = "frame-ancestors 'self'" if path == "/l/demo" else "frame-ancestors 'none'"
+            assert framing in csp, path
             assert resp.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_customer_page_may_be_framed_only_by_the_entry_sites(start_desk: StartDesk):
+    desk = await start_desk(entries={"demo": {"site_origins": ["https://shop.example"]}})
+    http = await desk.http()
+    async with http.get(desk.base + "/l/demo") as resp:
+        csp = resp.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'self' https://shop.example;" in csp
 
 
 async def test_unknown_entry_page_is_a_friendly_404(start_desk: StartDesk):
