@@ -11,7 +11,7 @@ import jinja2
 from aiohttp import web
 
 import web as web_assets
-from signaling import __version__, entry_api, http_api, pages
+from signaling import __version__, entry_api, http_api, link_api, pages
 from signaling.archive import Archive
 from signaling.config import Config
 from signaling.desk import Desk
@@ -21,6 +21,7 @@ from signaling.keys import (
     ARCHIVE,
     CONFIG,
     DESK,
+    LINK_KEYS,
     LOOP_LAG,
     METRICS,
     NODE,
@@ -111,6 +112,7 @@ def create_app(
     app = web.Application(middlewares=[errors_and_headers], client_max_size=256 * 1024)
     app[CONFIG] = cfg
     app[SECRET] = secret if secret is not None else load_secret(cfg)
+    app[LINK_KEYS] = link_api.link_keys(cfg, app[SECRET])
     app[METRICS] = Metrics()
     app[TEMPLATES] = jinja2.Environment(
         loader=jinja2.FileSystemLoader(web_assets.TEMPLATES),
@@ -133,6 +135,8 @@ def create_app(
     app.router.add_post("/api/entry/{entry}/message", entry_api.leave_message)
     app.router.add_route("OPTIONS", "/api/entry/{entry}/{action}", entry_api.preflight)
     app.router.add_get("/api/fallbacks", http_api.fallbacks)
+    app.router.add_post("/api/links", link_api.create_link)
+    app.router.add_post("/api/cases", link_api.open_case)
     app.router.add_post("/api/fallbacks/{id}/handled", http_api.fallback_handled)
     app.router.add_get("/ws", ws_handler)
     app.router.add_get("/", pages.index)

@@ -280,3 +280,49 @@ def _decode(
         raise AuthError("unauthorized", f"{what} signature is invalid") from None
     except (jwt.InvalidTokenError, ValueError, TypeError, KeyError):
         raise AuthError("unauthorized", f"{what} is malformed") from None
+
+
+# --------------------------------------------------------------- grant
+
+GRANT_AUDIENCE = "livedesk:grant"
+
+
+def mint_grant(claims: CustomerClaims, secret: bytes, *, entry: str, ttl_s: float = 3600.0) -> str:
+    """What a redeemed personal link leaves in the page: the right to start one session."""
+    t = time.time()
+    return jwt.encode(
+        {
+            "iss": PARTICIPANT_ISSUER,
+            "aud": GRANT_AUDIENCE,
+            "sub": claims.sub,
+            "tier": claims.tier,
+            "name": claims.name,
+            "entry": entry,
+            "iat": int(t),
+            "exp": int(t + ttl_s),
+        },
+        secret,
+        algorithm="HS256",
+    )
+
+
+def read_grant(token: str, secret: bytes) -> tuple[CustomerClaims, str]:
+    """The customer and entry a grant vouches for; AuthError otherwise."""
+    claims = _decode(
+        token,
+        secret,
+        algorithm="HS256",
+        audience=GRANT_AUDIENCE,
+        issuer=PARTICIPANT_ISSUER,
+        now=None,
+        what="link grant",
+    )
+    try:
+        return (
+            CustomerClaims(
+                sub=str(claims["sub"]), tier=str(claims["tier"]), name=str(claims.get("name", ""))
+            ),
+            str(claims["entry"]),
+        )
+    except KeyError as exc:
+        raise AuthError("unauthorized", f"link grant lacks {exc.args[0]}") from None

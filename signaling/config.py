@@ -136,6 +136,18 @@ class EntryConfig(_Section):
         )
 
 
+class LinkKeyConfig(_Section):
+    kid: str
+    secret: str
+
+
+class LinksConfig(_Section):
+    """Signed personal links. The first key signs; the others still verify (rotation)."""
+
+    keys: list[LinkKeyConfig] = []  # empty: one key derived from the server secret
+    ttl_s: Seconds = 86400.0
+
+
 class TestingConfig(_Section):
     """Hooks for tests only; never set these in production (start-up warns)."""
 
@@ -150,6 +162,7 @@ class Config(_Section):
     archive: ArchiveConfig = msgspec.field(default_factory=ArchiveConfig)
     customer_tokens: CustomerTokenConfig = msgspec.field(default_factory=CustomerTokenConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
+    links: LinksConfig = msgspec.field(default_factory=LinksConfig)
     testing: TestingConfig = msgspec.field(default_factory=TestingConfig)
     entries: dict[EntryId, EntryConfig] = msgspec.field(
         default_factory=lambda: {"demo": EntryConfig(title="livedesk demo support")}
@@ -187,6 +200,7 @@ _SECTIONS = {
         ("archive", ArchiveConfig),
         ("customer_tokens", CustomerTokenConfig),
         ("auth", AuthConfig),
+        ("links", LinksConfig),
         ("testing", TestingConfig),
     )
 }
@@ -326,6 +340,10 @@ def _check(cfg: Config) -> None:
                 raise ConfigError(
                     f"entries.{name}.site_origins", origin, "an origin is scheme://host[:port]"
                 )
+    if cfg.links.keys:
+        from signaling.links import LinkKeys
+
+        LinkKeys.from_config([{"kid": k.kid, "secret": k.secret} for k in cfg.links.keys])
     if cfg.testing.fixed_now:
         try:
             when = datetime.fromisoformat(cfg.testing.fixed_now)

@@ -136,6 +136,39 @@ class Desk:
         await self._console_changed()
         return inter
 
+    async def open_case(
+        self, *, entry: str, agent_id: str, agent_name: str, customer_name: str, tier: str
+    ) -> Interaction:
+        """A case an agent opens during a phone call: active at once, assigned to them.
+
+        The caller joins it later through an invitation link, and the agent sees the
+        whole case on one timeline.
+        """
+        ent = self.cfg.entries.get(entry)
+        if ent is None:
+            raise InteractionError("not_found", f"no entry {entry!r}")
+        now = self.clock()
+        caller = Actor(ix.Role.CUSTOMER, "case_" + secrets.token_hex(8), customer_name)
+        agent = Actor(ix.Role.AGENT, agent_id, agent_name)
+        inter, events = ix.new_interaction(
+            session_id=new_session_id(),
+            entry=entry,
+            customer=caller,
+            now=now,
+            tier=tier,
+            page="phone",
+            skill=ent.skill,
+            language=ent.language or "en",
+        )
+        inter, offered = ix.handle(inter, ix.Offer(agent_id, agent_name, now + 60), ix.SYSTEM, now)
+        inter, accepted = ix.handle(inter, ix.Accept(), agent, now)
+        stored = await self.store.create_session(inter, events + offered + accepted)
+        inter = msgspec.structs.replace(inter, last_seq=stored[-1].seq)
+        self.archive.record(inter, [(s.seq, s.event) for s in stored])
+        log.info("phone case opened", session_id=inter.id, agent_id=agent_id)
+        await self._console_changed()
+        return inter
+
     async def apply(
         self, session_id: str, cmd: ix.Command, actor: Actor
     ) -> tuple[Interaction, list[StoredEvent]]:

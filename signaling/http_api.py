@@ -15,11 +15,13 @@ from signaling import __version__, fallback
 from signaling.archive import User
 from signaling.auth import (
     PERMISSIONS,
+    CustomerClaims,
     StaffLogin,
     StaffRole,
     mint_participant,
     new_login_id,
     read_customer,
+    read_grant,
     read_participant,
     sign_cookie,
     unsign_cookie,
@@ -196,6 +198,18 @@ def _must(user: User | None) -> User:
 # ------------------------------------------------------------------ sessions
 
 
+def customer_or_grant(request: web.Request, token: str, entry: str) -> CustomerClaims:
+    """A company's customer token, or the grant a redeemed personal link left in the page."""
+    ct = request.app[CONFIG].customer_tokens
+    try:
+        claims, granted_entry = read_grant(token, request.app[SECRET])
+    except AuthError:
+        return read_customer(token, ct.secret, algorithm=ct.algorithm, issuer=ct.issuer)
+    if granted_entry != entry:
+        raise AuthError("forbidden", "this link was issued for another entry")
+    return claims
+
+
 async def start_session(request: web.Request) -> web.Response:
     """``POST /api/sessions``: a customer asks a first question and is queued."""
     cfg = request.app[CONFIG]
@@ -213,7 +227,7 @@ async def start_session(request: web.Request) -> web.Response:
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise AuthError("unauthorized", "Authorization must be 'Bearer <customer token>'")
-        claims = read_customer(token.strip(), ct.secret, algorithm=ct.algorithm, issuer=ct.issuer)
+        claims = customer_or_grant(request, token.strip(), body.entry)
         customer_id, tier, name = claims.sub, claims.tier, claims.name or body.name
     else:
         customer_id, tier, name = "anon_" + secrets.token_hex(8), ct.default_tier, body.name

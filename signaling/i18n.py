@@ -171,6 +171,30 @@ STRINGS: dict[str, dict[str, str]] = {
     "entry.channel.video": {"en": "Video help", "ko": "영상 상담"},
     "entry.channel.screen": {"en": "Share screen", "ko": "화면 공유"},
     "entry.channel.cobrowse": {"en": "Co-browse", "ko": "공동 브라우징"},
+    # personal and invitation links
+    "link.expired.title": {"en": "This link has expired", "ko": "만료된 링크입니다"},
+    "link.expired.text": {
+        "en": "Ask for a new link, or start a chat from the website.",
+        "ko": "새 링크를 요청하시거나 웹사이트에서 상담을 시작해 주세요.",
+    },
+    "link.used.title": {"en": "This link was already used", "ko": "이미 사용된 링크입니다"},
+    "link.used.text": {
+        "en": "Each link works once. Ask for a new one, or start a chat from the website.",
+        "ko": (
+            "링크는 한 번만 사용할 수 있습니다. "
+            "새 링크를 요청하시거나 웹사이트에서 상담을 시작해 주세요."
+        ),
+    },
+    "link.tampered.title": {"en": "This link is not valid", "ko": "유효하지 않은 링크입니다"},
+    "link.tampered.text": {
+        "en": "Check that the whole link was copied, or ask for a new one.",
+        "ko": "링크 전체가 복사되었는지 확인하시거나 새 링크를 요청해 주세요.",
+    },
+    "link.malformed.title": {"en": "This link is not valid", "ko": "유효하지 않은 링크입니다"},
+    "link.malformed.text": {
+        "en": "Check that the whole link was copied, or ask for a new one.",
+        "ko": "링크 전체가 복사되었는지 확인하시거나 새 링크를 요청해 주세요.",
+    },
     # common
     "common.error": {
         "en": "Something went wrong: {message}",

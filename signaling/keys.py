@@ -8,6 +8,7 @@ from aiohttp import web
 from signaling.archive import Archive
 from signaling.config import Config
 from signaling.desk import Desk
+from signaling.links import LinkKeys
 from signaling.looplag import LoopLag
 from signaling.metrics import Metrics
 from signaling.node import Node
@@ -22,3 +23,4 @@ ARCHIVE = web.AppKey("archive", Archive)
 DESK = web.AppKey("desk", Desk)
 NODE = web.AppKey("node", Node)
 LOOP_LAG = web.AppKey("loop_lag", LoopLag)
+LINK_KEYS = web.AppKey("link_keys", LinkKeys)

@@ -6,10 +6,11 @@ from typing import Any
 
 from aiohttp import web
 
-from signaling import i18n
+from signaling import i18n, link_api
 from signaling.headers import CSP
 from signaling.http_api import current_staff
 from signaling.keys import CONFIG, TEMPLATES
+from signaling.links import LinkError
 
 
 def render(request: web.Request, name: str, status: int = 200, **ctx: Any) -> web.Response:
@@ -41,12 +42,21 @@ async def customer_page(request: web.Request) -> web.Response:
     )
     if entry is None:
         return render(request, "not_found.html", status=404, lang=lang)
-    page_config = {
+    page_config: dict[str, Any] = {
         "entry": entry_id,
         "title": entry.title,
         "greeting": entry.greeting,
         "lang": lang,
     }
+    token = request.query.get("t")
+    if token:
+        # a personal or invitation link: spent here, once; the page gets what it grants
+        try:
+            page_config.update(await link_api.redeem(request, entry_id, token))
+        except LinkError as exc:
+            return render(
+                request, "link_error.html", status=exc.http_status, lang=lang, reason=exc.reason
+            )
     resp = render(request, "customer.html", lang=lang, entry=page_config, page_config=page_config)
     # the widget opens this page in a panel on the company's own site
     ancestors = " ".join(["'self'", *entry.site_origins])
@@ -54,6 +64,7 @@ async def customer_page(request: web.Request) -> web.Response:
         "frame-ancestors 'none'", f"frame-ancestors {ancestors}"
     )
     resp.headers["X-Frame-Options"] = "SAMEORIGIN"  # ignored where frame-ancestors is understood
+    resp.headers["Referrer-Policy"] = "no-referrer"  # a link token must not leak onward
     return resp
 
 
