@@ -142,6 +142,7 @@ def create_app(
     app.router.add_get("/", pages.index)
     app.router.add_get("/l/{entry}", pages.customer_page)
     app.router.add_get("/agent", pages.agent_console)
+    app.router.add_get("/admin", pages.admin_page)
     app.router.add_static("/static/", Path(web_assets.STATIC), append_version=True)
     return app
 

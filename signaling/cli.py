@@ -18,6 +18,7 @@ DEMO_USERS = (
     ("agent", "Demo Agent", "agent"),
     ("agent2", "Second Agent", "agent"),
     ("supervisor", "Demo Supervisor", "supervisor"),
+    ("admin", "Demo Admin", "admin"),
 )
 
 
@@ -80,6 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for entry in cfg.entries:
         lines.append(f"  customer page : {base}/l/{entry}")
     lines.append(f"  agent console : {base}/agent")
+    lines.append(f"  admin         : {base}/admin")
     if cfg.server.demo:
         password = ensure_demo_users(cfg)
         logins = ", ".join(u for u, _, _ in DEMO_USERS)

@@ -366,6 +366,22 @@ class Desk:
         staffing = await self.staffing(entry_id)
         return evaluate(entry.policy(), self.policy_now(), page, claims, staffing)
 
+    async def entry_state(self, entry_id: str) -> Decision:
+        """Is the entry open now, in general: hours, holidays, closures, staffing.
+
+        Page and tier rules are per visitor, so they are left out here.
+        """
+        from signaling.policy import Claims, evaluate
+
+        entry = self.cfg.entries[entry_id]
+        general = msgspec.structs.replace(
+            entry.policy(), pages_include=(), pages_exclude=(), rules={}
+        )
+        staffing = await self.staffing(entry_id)
+        claims = Claims(tier=self.cfg.customer_tokens.default_tier)
+        decisions = evaluate(general, self.policy_now(), "", claims, staffing)
+        return decisions[entry.channels[0]] if entry.channels else decisions["chat"]
+
     async def require_open(
         self,
         entry_id: str,

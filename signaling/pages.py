@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from signaling import i18n, link_api
+from signaling import audit, i18n, link_api
+from signaling.auth import PERMISSIONS, StaffRole
 from signaling.headers import CSP
 from signaling.http_api import current_staff
-from signaling.keys import CONFIG, TEMPLATES
+from signaling.keys import ARCHIVE, CONFIG, DESK, TEMPLATES
 from signaling.links import LinkError
 
 
@@ -81,3 +84,67 @@ async def agent_console(request: web.Request) -> web.Response:
             "capacity": user.capacity,
         }
     return render(request, "agent.html", lang=lang, page_config={"me": me, "lang": lang})
+
+
+async def admin_page(request: web.Request) -> web.Response:
+    """``/admin``: every entry's state right now, and the personal links issued and used."""
+    lang = i18n.pick_language("", request.headers.get("Accept-Language"))
+    user = await current_staff(request, required=False)
+    if user is None:
+        raise web.HTTPFound("/agent")
+    if "admin" not in PERMISSIONS[StaffRole(user.role)]:
+        return render(request, "forbidden.html", status=403, lang=lang)
+    desk = request.app[DESK]
+    cfg = request.app[CONFIG]
+    now = desk.policy_now()
+    entries = []
+    for entry_id, entry in cfg.entries.items():
+        state = await desk.entry_state(entry_id)
+        staffing = await desk.staffing(entry_id)
+        entries.append(
+            {
+                "id": entry_id,
+                "title": entry.title,
+                "open": state.open,
+                "reason": state.reason,
+                "why": i18n.t(state.message_key, lang, state.params),
+                "next_change": _local(state.next_change, entry.timezone),
+                "agents_online": staffing.agents_online,
+                "agents_available": staffing.agents_available,
+                "queue": staffing.queue_length,
+                "channels": ", ".join(entry.channels),
+            }
+        )
+    issued = await audit.links_issued(request.app[ARCHIVE], limit=100)
+    link_rows = [
+        {
+            "entry": r.entry,
+            "sub": r.sub,
+            "tier": r.tier,
+            "case": r.case_id,
+            "issued_by": r.issued_by,
+            "issued_at": _utc(r.issued_at),
+            "expires_at": _utc(r.expires_at),
+            "used_at": _utc(r.used_at) if r.used_at else "",
+        }
+        for r in issued
+    ]
+    return render(
+        request,
+        "admin.html",
+        lang=lang,
+        entries=entries,
+        links=link_rows,
+        now=now.strftime("%Y-%m-%d %H:%M UTC"),
+        user=user.display_name,
+    )
+
+
+def _local(when: datetime | None, zone: str) -> str:
+    if when is None:
+        return ""
+    return when.astimezone(ZoneInfo(zone)).strftime("%a %Y-%m-%d %H:%M ") + zone
+
+
+def _utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -194,3 +194,39 @@ async def test_links_need_a_customer_token_or_an_agent(start_desk: StartDesk):
     async with http.post(desk.base + "/api/links", json={"entry": "demo"}) as resp:
         assert resp.status == 401
         assert (await resp.json())["error"]["code"] == "unauthorized"
+
+
+async def test_admin_page_shows_each_entry_state_and_the_links(start_desk: StartDesk):
+    from .conftest import add_user
+
+    desk = await start_desk(
+        entries={
+            "demo": {"title": "Always open"},
+            "seoul": {
+                "title": "Seoul desk",
+                "timezone": "Asia/Seoul",
+                "hours": {"mon": ["09:00-18:00"]},
+            },
+        },
+        testing={"fixed_now": "2026-11-24T10:00:00+09:00"},  # a Tuesday
+    )
+    add_user(desk.cfg, "root_admin", "admin")
+    link = await mint_via_backend(desk)
+    admin = await desk.staff("root_admin", status=None)
+    http = await desk.http()
+    async with http.get(
+        desk.base + "/admin", headers={"Cookie": admin.cookie, "Accept-Language": "en"}
+    ) as resp:
+        assert resp.status == 200
+        html = await resp.text()
+    assert 'data-entry="demo" data-open="true"' in html
+    assert 'data-entry="seoul" data-open="false"' in html
+    assert "We are closed. We open Mon 09:00 (Asia/Seoul time)." in html
+    assert "Mon 2026-11-30 09:00 Asia/Seoul" in html
+    assert "c-7" in html and "not used" in html
+    ann = await desk.staff("agent_ann", status=None)
+    async with http.get(desk.base + "/admin", headers={"Cookie": ann.cookie}) as resp:
+        assert resp.status == 403
+    async with http.get(desk.base + "/admin", allow_redirects=False) as resp:
+        assert (resp.status, resp.headers["Location"]) == (302, "/agent")
+    assert link["url"]
