@@ -7,18 +7,24 @@ import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import aiohttp
 import pytest
 import pytest_asyncio
+import redis.asyncio as aioredis
 from aiohttp.test_utils import TestServer
+from redis.exceptions import RedisError
 
 from signaling import archive, auth, config
 from signaling.app import create_app
 from signaling.client import CustomerClient, StaffClient
+from signaling.store import MemoryStore, Store
+from signaling.store.redis import RedisStore
 
 REDIS_URL = os.environ.get("LIVEDESK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PASSWORD = "correct horse battery"
@@ -122,6 +128,48 @@ def add_user(
         )
     finally:
         db.close()
+
+
+async def require_redis() -> None:
+    """Skip without Redis, but fail under CI=true: CI must exercise the Redis store."""
+    probe = aioredis.from_url(REDIS_URL, socket_connect_timeout=1.0)
+    try:
+        await probe.ping()
+    except (RedisError, OSError) as exc:
+        reason = f"no Redis at {REDIS_URL} ({exc}); set LIVEDESK_TEST_REDIS_URL"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI needs Redis for the store contract: {reason}")
+        pytest.skip(reason)
+    finally:
+        await probe.aclose()
+
+
+@asynccontextmanager
+async def redis_stores(count: int = 1) -> AsyncIterator[list[RedisStore]]:
+    """``count`` stores sharing a fresh key prefix, like nodes of one deployment."""
+    await require_redis()
+    prefix = f"ldtest:{uuid4().hex}"
+    stores = [RedisStore(REDIS_URL, key_prefix=prefix) for _ in range(count)]
+    try:
+        for s in stores:
+            await s.start()
+        yield stores
+    finally:
+        for s in stores:
+            await s.close()
+        await drop_prefix(prefix)
+
+
+@pytest_asyncio.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    if request.param == "memory":
+        mem = MemoryStore()
+        await mem.start()
+        yield mem
+        await mem.close()
+        return
+    async with redis_stores() as (rs,):
+        yield rs
 
 
 StartDesk = Callable[..., Awaitable[Desk]]

@@ -29,19 +29,12 @@ from signaling.store.base import Store
 from signaling.store.memory import MemoryStore
 from signaling.store.redis import RedisStore
 
-from .conftest import REDIS_URL, drop_prefix, redis_available
+from .conftest import REDIS_URL, drop_prefix, require_redis
 
 NOW = 1_700_000_000.0
 KEY = ("k1", "integration-link-secret-" + "q" * 32)
 KEYS = LinkKeys(KEY)
 REPO = Path(__file__).resolve().parents[2]
-
-
-async def require_redis() -> None:
-    if not await redis_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis does not answer at {REDIS_URL} (run scripts/ensure-test-deps.sh)")
-        pytest.skip(f"Redis does not answer at {REDIS_URL}")
 
 
 @pytest_asyncio.fixture
@@ -51,25 +44,6 @@ async def redis_prefix() -> AsyncIterator[str]:
     try:
         yield prefix
     finally:
-        await drop_prefix(prefix)
-
-
-@pytest_asyncio.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
-    if request.param == "memory":
-        mem = MemoryStore()
-        await mem.start()
-        yield mem
-        await mem.close()
-        return
-    await require_redis()
-    prefix = f"ldtest:{uuid.uuid4().hex[:12]}"
-    rs = RedisStore(REDIS_URL, key_prefix=prefix)
-    try:
-        await rs.start()
-        yield rs
-    finally:
-        await rs.close()
         await drop_prefix(prefix)
 
 

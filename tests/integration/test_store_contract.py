@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from uuid import uuid4
 
 import msgspec
 import pytest
-import pytest_asyncio
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from signaling.errors import InteractionError, StoreError
 from signaling.interaction import (
@@ -43,10 +39,9 @@ from signaling.store.base import (
     decode_envelope,
     session_topic,
 )
-from signaling.store.memory import MemoryStore
 from signaling.store.redis import RedisStore
 
-from .conftest import drop_prefix
+from .conftest import redis_stores
 
 REDIS_URL = os.environ.get("LIVEDESK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 T0 = 1_700_000_000.0
@@ -55,47 +50,6 @@ CUSTOMER = Actor(Role.CUSTOMER, "c1", "Cleo")
 
 
 # ---------------------------------------------------------------- fixtures and helpers
-
-
-async def _require_redis() -> None:
-    probe = aioredis.from_url(REDIS_URL, socket_connect_timeout=1.0)
-    try:
-        await probe.ping()
-    except (RedisError, OSError) as exc:
-        reason = f"no Redis at {REDIS_URL} ({exc}); set LIVEDESK_TEST_REDIS_URL"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI needs Redis for the store contract: {reason}")
-        pytest.skip(reason)
-    finally:
-        await probe.aclose()
-
-
-@asynccontextmanager
-async def redis_stores(count: int = 1) -> AsyncIterator[list[RedisStore]]:
-    """``count`` stores sharing a fresh key prefix, like nodes of one deployment."""
-    await _require_redis()
-    prefix = f"ldtest:{uuid4().hex}"
-    stores = [RedisStore(REDIS_URL, key_prefix=prefix) for _ in range(count)]
-    try:
-        for s in stores:
-            await s.start()
-        yield stores
-    finally:
-        for s in stores:
-            await s.close()
-        await drop_prefix(prefix)
-
-
-@pytest_asyncio.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
-    if request.param == "memory":
-        mem = MemoryStore()
-        await mem.start()
-        yield mem
-        await mem.close()
-        return
-    async with redis_stores() as (rs,):
-        yield rs
 
 
 async def eventually(cond: Callable[[], bool], timeout: float = 2.0) -> None:
