@@ -120,13 +120,15 @@
     }
   }
 
-  async function postJSON(url, body) {
+  async function postJSON(url, body, extraHeaders) {
     var resp;
+    var headers = { "Content-Type": "application/json", Accept: "application/json" };
+    Object.keys(extraHeaders || {}).forEach(function (k) { headers[k] = extraHeaders[k]; });
     try {
       resp = await fetch(url, {
         method: "POST",
         credentials: "same-origin",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        headers: headers,
         body: JSON.stringify(body || {}),
       });
     } catch (err) {

@@ -40,6 +40,19 @@
   // "new" -> "starting" -> "waiting" <-> "active" -> "closed" -> "ended"
   var state = "new";
   var record = LD.storageGet(localStorage, STORE_KEY);
+  // A personal link left a grant (start as that customer) or an invitation (join the
+  // agent's case). The link is spent: take it out of the address so a reload resumes
+  // the chat from storage instead of showing "already used".
+  var grant = cfg.grant || null;
+  if (cfg.join && cfg.join.session && cfg.join.token) {
+    record = { session: cfg.join.session, token: cfg.join.token, name: "", pending: [] };
+    LD.storageSet(localStorage, STORE_KEY, record);
+  }
+  if (new URLSearchParams(location.search).has("t")) {
+    var clean = new URL(location.href);
+    clean.searchParams.delete("t");
+    history.replaceState(null, "", clean.pathname + clean.search + clean.hash);
+  }
   var agentName = "";
   var lastQueue = null;
   var inflight = new Set();
@@ -349,16 +362,24 @@
     setState("starting");
     view.addPending("", text);
     var name = ui.name.value.trim();
-    var r = await LD.postJSON("/api/sessions", {
-      entry: cfg.entry, text: text, name: name, page: pageUrl(),
-    });
+    var body = { entry: cfg.entry, text: text, name: name, page: pageUrl() };
+    var asked = new URLSearchParams(location.search).get("channel");
+    if (asked) body.channel = asked;
+    var r = await LD.postJSON("/api/sessions", body,
+      grant ? { Authorization: "Bearer " + grant } : null);
     if (!r.ok || !r.data || !r.data.session) {
       var first = view.pending.get("");
       if (first) first.node.remove();
       view.pending.delete("");
       if (!ui.input.value) ui.input.value = text;
       setState("new");
-      showError(r.message || r.code);
+      if (r.code === "policy") {
+        // an entry rule: the server's own words say why and when ("We open Mon 09:00 ...")
+        ui.error.textContent = r.message;
+        ui.error.hidden = false;
+      } else {
+        showError(r.message || r.code);
+      }
       ui.input.focus();
       return;
     }
