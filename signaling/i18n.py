@@ -223,6 +223,66 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "This page is for administrators.",
         "ko": "관리자만 볼 수 있는 페이지입니다.",
     },
+    # the embeddable widget and the console's fallback list
+    "widget.launcher": {"en": "Help", "ko": "상담하기"},
+    "widget.open": {"en": "Open {title}", "ko": "{title} 열기"},
+    "widget.back": {"en": "Back to the options", "ko": "상담 방법 선택으로 돌아가기"},
+    "widget.choose": {
+        "en": "How would you like to reach us?",
+        "ko": "어떤 방법으로 상담하시겠어요?",
+    },
+    "widget.unavailable": {"en": "Not available right now", "ko": "지금은 이용할 수 없음"},
+    "widget.fallback_intro": {
+        "en": "We can still help: ask us to call you back, or leave a message.",
+        "ko": "전화 상담을 예약하시거나 메시지를 남겨 주시면 연락드리겠습니다.",
+    },
+    "widget.callback.tab": {"en": "Call me back", "ko": "전화 요청"},
+    "widget.message.tab": {"en": "Leave a message", "ko": "메시지 남기기"},
+    "widget.field.name": {"en": "Your name", "ko": "이름"},
+    "widget.field.contact": {"en": "Phone or e-mail", "ko": "전화번호 또는 이메일"},
+    "widget.field.preferred_time": {
+        "en": "Preferred time (optional)",
+        "ko": "통화 희망 시간 (선택)",
+    },
+    "widget.field.preferred_time_hint": {
+        "en": "e.g. weekdays after 2 pm",
+        "ko": "예: 평일 오후 2시 이후",
+    },
+    "widget.field.text": {"en": "Your message", "ko": "메시지"},
+    "widget.callback.submit": {"en": "Request a call back", "ko": "전화 요청하기"},
+    "widget.message.submit": {"en": "Send message", "ko": "메시지 보내기"},
+    "widget.sending": {"en": "Sending…", "ko": "보내는 중…"},
+    "widget.callback.done": {
+        "en": "Thank you! We will call you back as soon as we can.",
+        "ko": "감사합니다! 최대한 빨리 전화드리겠습니다.",
+    },
+    "widget.message.done": {
+        "en": "Thank you! Your message has reached us; we will reply soon.",
+        "ko": "감사합니다! 메시지가 전달되었습니다. 곧 답변드리겠습니다.",
+    },
+    "widget.error.name": {"en": "Please give your name.", "ko": "이름을 입력해 주세요."},
+    "widget.error.contact": {
+        "en": "Please give a phone number or an e-mail address.",
+        "ko": "전화번호 또는 이메일 주소를 입력해 주세요.",
+    },
+    "widget.error.preferred_time": {
+        "en": "Please keep this under 100 characters.",
+        "ko": "100자 이내로 입력해 주세요.",
+    },
+    "widget.error.text": {"en": "Please write a message.", "ko": "메시지를 입력해 주세요."},
+    "widget.error.send": {
+        "en": "This could not be sent. Please try again in a moment.",
+        "ko": "보내지 못했습니다. 잠시 후 다시 시도해 주세요.",
+    },
+    "agent.fallbacks": {"en": "Callbacks & messages", "ko": "전화 요청 및 메시지"},
+    "agent.fallbacks_empty": {
+        "en": "Nothing to call back or answer.",
+        "ko": "처리할 전화 요청이나 메시지가 없습니다.",
+    },
+    "agent.fallback.callback": {"en": "Call back", "ko": "전화 요청"},
+    "agent.fallback.message": {"en": "Message", "ko": "메시지"},
+    "agent.fallback.preferred_time": {"en": "Preferred time", "ko": "희망 시간"},
+    "agent.fallback.done": {"en": "Done", "ko": "완료"},
     # common
     "common.error": {
         "en": "Something went wrong: {message}",

@@ -14,11 +14,14 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -218,3 +221,156 @@ def screenshot_dir() -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- servers with their own config
+
+
+@contextlib.contextmanager
+def run_livedesk(config_text: str) -> Iterator[Server]:
+    """``python -m signaling run`` with ``config_text`` as its TOML file, plus the test agent.
+
+    The same checks as ``livedesk_server``: it must become healthy, must not die, and
+    must not log a traceback.
+    """
+    tmp = Path(tempfile.mkdtemp(prefix="livedesk-browser-"))
+    data_dir = tmp / "data"
+    config = tmp / "livedesk.toml"
+    config.write_text(config_text)
+    env = _server_env()
+    cli = [sys.executable, "-m", "signaling"]
+    where = ["--config", str(config), "--data-dir", str(data_dir)]
+    who = ["--role", "agent", "--display-name", AGENT_NAME, "--capacity", "3"]
+    add = subprocess.run(
+        [*cli, "user", "add", AGENT_USER, *who, "--password", AGENT_PASSWORD, *where],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert add.returncode == 0, f"user add failed:\n{add.stdout}\n{add.stderr}"
+
+    port = _free_port()
+    log_path = tmp / "server.log"
+    log_file = log_path.open("w")
+    proc = subprocess.Popen(
+        [*cli, "run", *where, "--host", "127.0.0.1", "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    server = Server(f"http://127.0.0.1:{port}", data_dir, log_path)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"the server exited with {proc.returncode}:\n{server.log()}", pytrace=False
+                )
+            try:
+                with urllib.request.urlopen(server.base_url + "/healthz", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the server did not become healthy:\n{server.log()}", pytrace=False)
+            time.sleep(0.1)
+        yield server
+    finally:
+        crashed = proc.poll()
+        if crashed is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        log_file.close()
+        output = server.log()
+        shutil.rmtree(tmp, ignore_errors=True)
+    if crashed is not None:
+        pytest.fail(f"the server died during the test (exit {crashed}):\n{output}", pytrace=False)
+    if proc.returncode not in (0, -15):
+        pytest.fail(f"the server exited with {proc.returncode}:\n{output}", pytrace=False)
+    if "Traceback" in output:
+        pytest.fail(f"the server logged an exception:\n{output}", pytrace=False)
+
+
+StartServer = Callable[[str], Server]
+
+
+@pytest.fixture
+def livedesk_factory() -> Iterator[StartServer]:
+    """Start livedesk servers, each with its own TOML config; all stop at the end of the test.
+
+    For what only a restart changes, such as ``[testing] fixed_now``.
+    """
+    with contextlib.ExitStack() as stack:
+
+        def start(config_text: str) -> Server:
+            return stack.enter_context(run_livedesk(config_text))
+
+        yield start
+
+
+@dataclass
+class StaticSite:
+    """A company's web site: HTML pages on a second loopback port.
+
+    One server answers under two origins: ``origin`` (``http://localhost:<port>``, the
+    company's site) and ``foreign_origin`` (``http://127.0.0.1:<port>``, anybody else).
+    """
+
+    port: int
+    pages: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def origin(self) -> str:
+        return f"http://localhost:{self.port}"
+
+    @property
+    def foreign_origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def add(self, path: str, html: str) -> str:
+        """Serve ``html`` at ``path``; returns its URL on the company's origin."""
+        self.pages[path] = html
+        return self.origin + path
+
+
+@pytest.fixture
+def static_site() -> Iterator[StaticSite]:
+    """A tiny static HTTP server (another origin than livedesk) for host pages."""
+    site = StaticSite(port=0)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            html = site.pages.get(urlsplit(self.path).path)
+            if html is None:
+                self.send_error(404)
+                return
+            body = html.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    site.port = int(httpd.server_address[1])
+    thread = threading.Thread(target=httpd.serve_forever, name="static-site", daemon=True)
+    thread.start()
+    try:
+        yield site
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)

@@ -66,6 +66,9 @@
     queueCount: $("queue-count"),
     queueEmpty: $("queue-empty"),
     agents: $("agents"),
+    fallbacks: $("fallbacks"),
+    fallbacksCount: $("fallbacks-count"),
+    fallbacksEmpty: $("fallbacks-empty"),
     all: $("all-sessions"),
     allCount: $("all-count"),
     tabs: $("tabs"),
@@ -83,6 +86,13 @@
   var statusBusy = false;
   var wantedStatus = null;       // picked while the socket was down; sent on reconnect
   var lastStatus = "offline";
+  var fallbacksVersion = null;   // from console snapshots; a change means refetch the list
+  var fallbacksLoading = false;
+  var fallbacksAgain = false;
+  var fallbackItems = [];
+
+  // kinds of fallback items: what a visitor left when no channel was open
+  var FALLBACK_LABELS = { callback: "agent.fallback.callback", message: "agent.fallback.message" };
 
   /** The customer's name, or "Customer #ab12" (from the session id) so that
    * several anonymous customers can be told apart. */
@@ -712,6 +722,10 @@
     renderQueue();
     renderAgents();
     renderAll();
+    if (msg.fallbacks_version != null && msg.fallbacks_version !== fallbacksVersion) {
+      fallbacksVersion = msg.fallbacks_version;
+      loadFallbacks();
+    }
     ctls.forEach(function (c) {
       if (c.tab && !c.refs.transfer.hidden) c.fillTransferTargets();
     });
@@ -908,6 +922,102 @@
     });
   }
 
+  // ------------------------------------------------------------------ callbacks & messages
+
+  function loadFallbacks() {
+    if (fallbacksLoading) {
+      fallbacksAgain = true;
+      return;
+    }
+    fallbacksLoading = true;
+    fetch("/api/fallbacks", { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (resp) {
+        if (!resp.ok) throw new Error("HTTP " + resp.status);
+        return resp.json();
+      })
+      .then(function (body) {
+        fallbackItems = (body && body.items) || [];
+        renderFallbacks();
+      }, function () { /* the next version change or reload tries again */ })
+      .then(function () {
+        fallbacksLoading = false;
+        if (fallbacksAgain) {
+          fallbacksAgain = false;
+          loadFallbacks();
+        }
+      });
+  }
+
+  function renderFallbacks() {
+    ui.fallbacksCount.textContent = fallbackItems.length ? String(fallbackItems.length) : "";
+    ui.fallbacksEmpty.hidden = fallbackItems.length > 0;
+    syncList(ui.fallbacks, fallbackItems, function (f) { return String(f.id); }, createFallback, updateFallback);
+    tick();
+  }
+
+  function createFallback(f) {
+    var done = LD.el("button", {
+      class: "btn btn--secondary btn--small", text: t("agent.fallback.done", null, "agent.complete"),
+      attrs: { type: "button", "data-testid": "fallback-done" },
+    });
+    var li = LD.el("li", { class: "fallback", attrs: { "data-testid": "fallback-item", "data-id": f.id } },
+      LD.el("div", { class: "fallback__top" },
+        LD.el("span", { attrs: { "data-ref": "kind" } }),
+        LD.el("span", { class: "fallback__name", attrs: { "data-ref": "name", "data-testid": "fallback-name" } }),
+        LD.el("span", { class: "fallback__age", attrs: { "data-ref": "age" } })),
+      LD.el("p", { class: "fallback__contact", attrs: { "data-ref": "contact", "data-testid": "fallback-contact" } }),
+      LD.el("p", { class: "fallback__when", attrs: { "data-ref": "when-row" } },
+        LD.el("span", { class: "fallback__label", text: t("agent.fallback.preferred_time") }),
+        LD.el("span", { attrs: { "data-ref": "when", "data-testid": "fallback-time" } })),
+      LD.el("p", { class: "fallback__text", attrs: { "data-ref": "text", "data-testid": "fallback-text" } }),
+      LD.el("div", { class: "fallback__page", attrs: { "data-ref": "page-row" } },
+        LD.el("span", { class: "fallback__label", text: t("agent.page") }),
+        LD.el("span", { attrs: { "data-ref": "page" } })),
+      LD.el("p", { class: "form-error", attrs: { "data-ref": "error", role: "alert", hidden: true } }),
+      LD.el("div", { class: "fallback__actions" }, done));
+    done.addEventListener("click", function () { markHandled(li, f.id); });
+    return li;
+  }
+
+  function updateFallback(li, f) {
+    var kind = ref(li, "kind");
+    var safeKind = f.kind === "message" ? "message" : "callback";
+    kind.className = "badge badge--" + safeKind;
+    kind.textContent = t(FALLBACK_LABELS[safeKind], null, safeKind === "message" ? "customer.message_label" : null);
+    li.dataset.kind = safeKind;
+    ref(li, "name").textContent = f.name || "";
+    ref(li, "contact").textContent = f.contact || "";
+    ref(li, "when").textContent = f.preferred_time || "";
+    ref(li, "when-row").hidden = !f.preferred_time;
+    ref(li, "text").textContent = f.text || "";
+    ref(li, "text").hidden = !f.text;
+    var page = pageLink(f.page, "fallback__url");
+    page.dataset.ref = "page";
+    ref(li, "page").replaceWith(page);
+    ref(li, "page-row").hidden = !f.page;
+    li.dataset.created = String(f.created_at || 0);
+    var when = new Date((f.created_at || 0) * 1000);
+    ref(li, "age").title = (f.entry ? f.entry + " · " : "") + when.toLocaleString(LD.lang);
+  }
+
+  function markHandled(li, id) {
+    var button = li.querySelector('[data-testid="fallback-done"]');
+    var err = ref(li, "error");
+    button.disabled = true;
+    err.hidden = true;
+    LD.postJSON("/api/fallbacks/" + encodeURIComponent(id) + "/handled", {}).then(function (r) {
+      if (r.ok || r.status === 404) {
+        // done here, or already done by someone else: either way it leaves the list
+        fallbackItems = fallbackItems.filter(function (f) { return f.id !== id; });
+        renderFallbacks();
+        return;
+      }
+      button.disabled = false;
+      err.textContent = t("common.error", { message: r.message || r.code });
+      err.hidden = false;
+    });
+  }
+
   function watchSession(sid) {
     var c = ensureCtl(sid);
     if (c.tab) {
@@ -938,6 +1048,10 @@
       var total = Number(li.dataset.total) || 1;
       ref(li, "bar").style.width = Math.max(0, Math.min(100, (left / total) * 100)) + "%";
       li.classList.toggle("offer--urgent", left < 5000);
+    });
+    Array.prototype.forEach.call(ui.fallbacks.children, function (li) {
+      var created = Number(li.dataset.created || 0);
+      if (created) ref(li, "age").textContent = LD.formatDuration(now / 1000 - created);
     });
     var elapsed = (now - snapshotAt) / 1000;
     Array.prototype.forEach.call(ui.queue.children, function (li) {
@@ -989,6 +1103,10 @@
     location.reload();
   });
 
+  Array.prototype.forEach.call(document.querySelectorAll("[data-i18n]"), function (node) {
+    node.textContent = t(node.dataset.i18n);
+  });
   updateEmpty();
+  loadFallbacks();
   socket.start();
 })();

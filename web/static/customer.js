@@ -39,14 +39,27 @@
 
   // "new" -> "starting" -> "waiting" <-> "active" -> "closed" -> "ended"
   var state = "new";
-  var record = LD.storageGet(localStorage, STORE_KEY);
+  // In the widget's panel this page is a third-party frame, where a browser may deny
+  // storage altogether (reading window.localStorage throws): then the chat just won't
+  // survive a reload.
+  var storage = null;
+  try { storage = window.localStorage; } catch (err) { storage = null; }
+  var record = LD.storageGet(storage, STORE_KEY);
   // A personal link left a grant (start as that customer) or an invitation (join the
   // agent's case). The link is spent: take it out of the address so a reload resumes
   // the chat from storage instead of showing "already used".
   var grant = cfg.grant || null;
+  // The widget hands the visitor's customer token over in the fragment (#ct=...), which
+  // never reaches a server or its logs. Keep it in memory only and clear the address.
+  var customerToken = null;
+  var fragment = new URLSearchParams(location.hash.replace(/^#/, ""));
+  if (fragment.has("ct")) {
+    customerToken = fragment.get("ct") || null;
+    history.replaceState(null, "", location.pathname + location.search);
+  }
   if (cfg.join && cfg.join.session && cfg.join.token) {
     record = { session: cfg.join.session, token: cfg.join.token, name: "", pending: [] };
-    LD.storageSet(localStorage, STORE_KEY, record);
+    LD.storageSet(storage, STORE_KEY, record);
   }
   if (new URLSearchParams(location.search).has("t")) {
     var clean = new URL(location.href);
@@ -100,7 +113,7 @@
   // ------------------------------------------------------------------ state
 
   function persist() {
-    LD.storageSet(localStorage, STORE_KEY, record);
+    LD.storageSet(storage, STORE_KEY, record);
   }
 
   function setState(next) {
@@ -365,8 +378,10 @@
     var body = { entry: cfg.entry, text: text, name: name, page: pageUrl() };
     var asked = new URLSearchParams(location.search).get("channel");
     if (asked) body.channel = asked;
+    // a personal link's grant, else the company's customer token from the widget
+    var bearer = grant || customerToken;
     var r = await LD.postJSON("/api/sessions", body,
-      grant ? { Authorization: "Bearer " + grant } : null);
+      bearer ? { Authorization: "Bearer " + bearer } : null);
     if (!r.ok || !r.data || !r.data.session) {
       var first = view.pending.get("");
       if (first) first.node.remove();
@@ -405,7 +420,7 @@
   });
 
   ui.newChat.addEventListener("click", function () {
-    LD.storageSet(localStorage, STORE_KEY, null);
+    LD.storageSet(storage, STORE_KEY, null);
     socket.stop();
     location.reload();
   });
