@@ -97,72 +97,12 @@ def _server_env() -> dict[str, str]:
 
 @pytest.fixture
 def livedesk_server() -> Iterator[Server]:
-    """``python -m signaling run`` on a free loopback port with a fresh data dir."""
-    tmp = Path(tempfile.mkdtemp(prefix="livedesk-browser-"))
-    data_dir = tmp / "data"
-    # an explicit (empty) config, so a livedesk.toml in the checkout cannot leak in
-    config = tmp / "livedesk.toml"
-    config.write_text("[server]\ndemo = true\n")
-    env = _server_env()
-    cli = [sys.executable, "-m", "signaling"]
-    where = ["--config", str(config), "--data-dir", str(data_dir)]
-    who = ["--role", "agent", "--display-name", AGENT_NAME, "--capacity", "3"]
-    add = subprocess.run(
-        [*cli, "user", "add", AGENT_USER, *who, "--password", AGENT_PASSWORD, *where],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert add.returncode == 0, f"user add failed:\n{add.stdout}\n{add.stderr}"
+    """``python -m signaling run`` on a free loopback port with a fresh data dir.
 
-    port = _free_port()
-    log_path = tmp / "server.log"
-    log_file = log_path.open("w")
-    proc = subprocess.Popen(
-        [*cli, "run", *where, "--host", "127.0.0.1", "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-    )
-    server = Server(f"http://127.0.0.1:{port}", data_dir, log_path)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"the server exited with {proc.returncode}:\n{server.log()}", pytrace=False
-                )
-            try:
-                with urllib.request.urlopen(server.base_url + "/healthz", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the server did not become healthy:\n{server.log()}", pytrace=False)
-            time.sleep(0.1)
+    An explicit (almost empty) config, so a livedesk.toml in the checkout cannot leak in.
+    """
+    with run_livedesk("[server]\ndemo = true\n") as server:
         yield server
-    finally:
-        crashed = proc.poll()
-        if crashed is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-        log_file.close()
-        output = server.log()
-        shutil.rmtree(tmp, ignore_errors=True)
-    if crashed is not None:
-        pytest.fail(f"the server died during the test (exit {crashed}):\n{output}", pytrace=False)
-    if proc.returncode not in (0, -15):
-        pytest.fail(f"the server exited with {proc.returncode}:\n{output}", pytrace=False)
-    if "Traceback" in output:
-        pytest.fail(f"the server logged an exception:\n{output}", pytrace=False)
 
 
 NewContext = Callable[[], Awaitable[object]]
