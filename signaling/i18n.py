@@ -223,6 +223,16 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "This page is for administrators.",
         "ko": "관리자만 볼 수 있는 페이지입니다.",
     },
+    "agent.invite": {"en": "Phone call: invite the caller", "ko": "전화 상담: 고객 초대"},
+    "agent.invite_entry": {"en": "Entry", "ko": "창구"},
+    "agent.invite_name": {"en": "Caller's name", "ko": "고객 이름"},
+    "agent.invite_create": {"en": "Create invitation link", "ko": "초대 링크 만들기"},
+    "agent.invite_link": {
+        "en": "Send this link to the caller; it opens this case once.",
+        "ko": "이 링크를 고객에게 보내세요. 한 번만 이 상담으로 연결됩니다.",
+    },
+    "agent.copy": {"en": "Copy", "ko": "복사"},
+    "agent.copied": {"en": "Copied", "ko": "복사됨"},
     # the embeddable widget and the console's fallback list
     "widget.launcher": {"en": "Help", "ko": "상담하기"},
     "widget.open": {"en": "Open {title}", "ko": "{title} 열기"},

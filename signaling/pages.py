@@ -83,7 +83,10 @@ async def agent_console(request: web.Request) -> web.Response:
             "role": user.role,
             "capacity": user.capacity,
         }
-    return render(request, "agent.html", lang=lang, page_config={"me": me, "lang": lang})
+    entries = [{"id": k, "title": v.title} for k, v in request.app[CONFIG].entries.items()]
+    return render(
+        request, "agent.html", lang=lang, entries=entries, page_config={"me": me, "lang": lang}
+    )
 
 
 async def admin_page(request: web.Request) -> web.Response:

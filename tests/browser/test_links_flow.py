@@ -65,3 +65,33 @@ async def test_tampered_link_shows_its_own_page(livedesk_server, browser) -> Non
     resp = await page.goto(url[:-2] + ("AA" if not url.endswith("AA") else "BB"))
     assert resp is not None and resp.status == 403
     await expect(page.get_by_test_id("link-error")).to_contain_text("This link is not valid")
+
+
+async def test_agent_on_a_call_invites_the_caller_into_the_case(livedesk_server, browser) -> None:
+    agent = await first_page(await browser())
+    await agent.goto(livedesk_server.base_url + "/agent")
+    await agent.get_by_test_id("login-username").fill(livedesk_server.agent_user)
+    await agent.get_by_test_id("login-password").fill(livedesk_server.agent_password)
+    await agent.get_by_test_id("login-submit").click()
+    await expect(agent.get_by_test_id("invite-form")).to_be_visible()
+    await agent.get_by_test_id("invite-name").fill("Caller Kim")
+    await agent.get_by_test_id("invite-create").click()
+    link = agent.get_by_test_id("invite-link")
+    await expect(link).not_to_have_value("")
+    url = await link.input_value()
+    assert url.startswith(f"{livedesk_server.base_url}/l/demo?t=")
+    # the case is the agent's at once, in its own tab
+    tab = agent.get_by_test_id("session-tab")
+    await expect(tab).to_have_count(1)
+    session_id = await tab.get_attribute("data-session")
+    pane = agent.locator(f'[data-testid="session-pane"][data-session="{session_id}"]')
+
+    caller = await first_page(await browser())
+    resp = await caller.goto(url)
+    assert resp is not None and resp.status == 200
+    await pane.get_by_test_id("composer-input").fill("Hello Kim, this is the agent you are calling")
+    await pane.get_by_test_id("send").click()
+    await expect(caller.get_by_text("Hello Kim, this is the agent you are calling")).to_be_visible()
+    await caller.get_by_test_id("composer-input").fill("I can see you now")
+    await caller.get_by_test_id("send").click()
+    await expect(pane.get_by_text("I can see you now")).to_be_visible()

@@ -1090,6 +1090,38 @@
     sendStatus();
   });
 
+
+  // ------------------------------------------------------------------ phone call invitation
+  // An agent on the phone opens a case and sends the caller a link that joins it.
+  (function () {
+    var form = document.getElementById("invite-form");
+    if (!form) return;
+    var nameInput = document.getElementById("invite-name");
+    var entrySelect = document.getElementById("invite-entry");
+    var error = document.getElementById("invite-error");
+    var result = document.getElementById("invite-result");
+    var link = document.getElementById("invite-link");
+    var copy = document.getElementById("invite-copy");
+    form.addEventListener("submit", async function (ev) {
+      ev.preventDefault();
+      error.hidden = true;
+      var entry = entrySelect.value;
+      var made = await LD.postJSON("/api/cases", { entry: entry, customer_name: nameInput.value.trim() });
+      if (!made.ok) { error.textContent = made.message || made.code; error.hidden = false; return; }
+      var inv = await LD.postJSON("/api/links", { entry: entry, case: made.data.session });
+      if (!inv.ok) { error.textContent = inv.message || inv.code; error.hidden = false; return; }
+      link.value = inv.data.url;
+      result.hidden = false;
+      link.focus();
+      link.select();
+    });
+    copy.addEventListener("click", function () {
+      link.select();
+      if (navigator.clipboard) navigator.clipboard.writeText(link.value).catch(function () {});
+      copy.textContent = t("agent.copied");
+    });
+  })();
+
   ui.logout.addEventListener("click", async function () {
     ui.logout.disabled = true;
     try {
