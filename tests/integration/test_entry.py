@@ -259,3 +259,26 @@ async def test_callback_post_from_a_foreign_site_is_refused(start_desk: StartDes
         headers={"Origin": "https://evil.example"},
     ) as resp:
         assert resp.status == 403
+
+
+async def test_a_dated_closure_closes_the_entry(start_desk: StartDesk):
+    desk = await video_desk(start_desk, closed_dates=["2026-11-24"])
+    _, _, body = await availability(desk, f"{SHOP}/x")
+    chat = body["channels"]["chat"]
+    assert (chat["reason"], chat["message"]) == (
+        "closed_date",
+        "We are closed today. We open Wed 09:00 (Asia/Seoul time).",
+    )
+
+
+async def test_a_channel_the_entry_does_not_offer_is_refused(start_desk: StartDesk):
+    desk = await video_desk(start_desk)
+    _, _, body = await availability(desk, f"{SHOP}/x", token("premium"))
+    assert body["channels"]["cobrowse"]["reason"] == "not_offered"
+    http = await desk.http()
+    async with http.post(
+        desk.base + "/api/sessions",
+        json={"entry": "demo", "text": "co-browse?", "page": f"{SHOP}/x", "channel": "cobrowse"},
+    ) as resp:
+        body = await resp.json()
+    assert (resp.status, body["error"]["reason"]) == (403, "not_offered")
