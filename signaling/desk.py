@@ -366,7 +366,7 @@ class Desk:
         staffing = await self.staffing(entry_id)
         return evaluate(entry.policy(), self.policy_now(), page, claims, staffing)
 
-    async def entry_state(self, entry_id: str) -> Decision:
+    async def entry_state(self, entry_id: str, staffing: Staffing | None = None) -> Decision:
         """Is the entry open now, in general: hours, holidays, closures, staffing.
 
         Page and tier rules are per visitor, so they are left out here.
@@ -377,7 +377,8 @@ class Desk:
         general = msgspec.structs.replace(
             entry.policy(), pages_include=(), pages_exclude=(), rules={}
         )
-        staffing = await self.staffing(entry_id)
+        if staffing is None:
+            staffing = await self.staffing(entry_id)
         claims = Claims(tier=self.cfg.customer_tokens.default_tier)
         decisions = evaluate(general, self.policy_now(), "", claims, staffing)
         return decisions[entry.channels[0]] if entry.channels else decisions["chat"]

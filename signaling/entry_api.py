@@ -14,8 +14,8 @@ from aiohttp import web
 
 from signaling import audit, fallback
 from signaling.auth import read_customer
-from signaling.errors import AuthError, InteractionError
-from signaling.http_api import decode_body
+from signaling.errors import InteractionError
+from signaling.http_api import bearer_token, decode_body
 from signaling.i18n import pick_language, t
 from signaling.keys import ARCHIVE, CONFIG, DESK
 from signaling.policy import CHANNELS, Claims, Decision
@@ -55,13 +55,10 @@ async def preflight(request: web.Request) -> web.Response:
 def customer_claims(request: web.Request) -> Claims:
     """The tier comes only from a verified customer token; anonymous gets the default."""
     ct = request.app[CONFIG].customer_tokens
-    auth = request.headers.get("Authorization", "")
-    if not auth:
+    token = bearer_token(request)
+    if token is None:
         return Claims(tier=ct.default_tier, authenticated=False)
-    scheme, _, token = auth.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise AuthError("unauthorized", "Authorization must be 'Bearer <customer token>'")
-    claims = read_customer(token.strip(), ct.secret, algorithm=ct.algorithm, issuer=ct.issuer)
+    claims = read_customer(token, ct.secret, algorithm=ct.algorithm, issuer=ct.issuer)
     return Claims(tier=claims.tier, authenticated=True)
 
 

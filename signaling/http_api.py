@@ -16,6 +16,7 @@ from signaling.archive import User
 from signaling.auth import (
     PERMISSIONS,
     CustomerClaims,
+    Participant,
     StaffLogin,
     StaffRole,
     mint_participant,
@@ -198,6 +199,21 @@ def _must(user: User | None) -> User:
 # ------------------------------------------------------------------ sessions
 
 
+def bearer_token(request: web.Request) -> str | None:
+    """The token of ``Authorization: Bearer <token>``; None without the header.
+
+    A header of any other form is refused rather than ignored: the caller meant
+    to identify the customer, and silently treating them as anonymous would hide it.
+    """
+    auth = request.headers.get("Authorization", "")
+    if not auth:
+        return None
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError("unauthorized", "Authorization must be 'Bearer <customer token>'")
+    return token.strip()
+
+
 def customer_or_grant(request: web.Request, token: str, entry: str) -> CustomerClaims:
     """A company's customer token, or the grant a redeemed personal link left in the page."""
     ct = request.app[CONFIG].customer_tokens
@@ -221,13 +237,10 @@ async def start_session(request: web.Request) -> web.Response:
     entry = cfg.entries.get(body.entry)
     if entry is None:
         raise InteractionError("not_found", f"no entry {body.entry!r}")
-    auth = request.headers.get("Authorization", "")
+    token = bearer_token(request)
     ct = cfg.customer_tokens
-    if auth:
-        scheme, _, token = auth.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise AuthError("unauthorized", "Authorization must be 'Bearer <customer token>'")
-        claims = customer_or_grant(request, token.strip(), body.entry)
+    if token is not None:
+        claims = customer_or_grant(request, token, body.entry)
         customer_id, tier, name = claims.sub, claims.tier, claims.name or body.name
     else:
         customer_id, tier, name = "anon_" + secrets.token_hex(8), ct.default_tier, body.name
@@ -238,7 +251,7 @@ async def start_session(request: web.Request) -> web.Response:
         body.entry,
         body.channel,
         body.page,
-        Claims(tier=tier, authenticated=bool(auth)),
+        Claims(tier=tier, authenticated=token is not None),
         language=language,
         actor=customer_id,
     )
@@ -251,8 +264,6 @@ async def start_session(request: web.Request) -> web.Response:
         first_text=body.text,
         language=language,
     )
-    from signaling.auth import Participant
-
     token = mint_participant(
         Participant(session=inter.id, customer_id=customer_id, name=name, tier=tier),
         request.app[SECRET],

@@ -102,8 +102,8 @@ async def admin_page(request: web.Request) -> web.Response:
     now = desk.policy_now()
     entries = []
     for entry_id, entry in cfg.entries.items():
-        state = await desk.entry_state(entry_id)
         staffing = await desk.staffing(entry_id)
+        state = await desk.entry_state(entry_id, staffing)
         entries.append(
             {
                 "id": entry_id,
