@@ -40,6 +40,7 @@ class Role(StrEnum):
     AGENT = "agent"
     SUPERVISOR = "supervisor"
     SYSTEM = "system"
+    BOT = "bot"
 
 
 class Channel(StrEnum):
@@ -73,12 +74,79 @@ class Actor(msgspec.Struct, frozen=True):
 
 
 SYSTEM = Actor(Role.SYSTEM, "system", "livedesk")
+BOT = Actor(Role.BOT, "bot", "assistant")
+"""The escalation bot: it proposes upgrades and answers FAQs; it never consents."""
+
+SIDES = ("customer", "agent")
+"""Who shares a screen: the customer's side or the staff side (agent or supervisor)."""
+
+SOURCE_CHANNELS = {"mic": ("voice", "video"), "camera": ("video",), "screen": ("screen",)}
+"""Which channels, once agreed, let a participant send each media source."""
+
+MEDIA_NOTES = frozenset(
+    {
+        "media.published",
+        "media.unpublished",
+        "media.muted",
+        "media.connected",
+        "media.failed",
+        "media.recovered",
+        "media.closed",
+    }
+)
+BOT_NOTES = frozenset({"bot.answer", "bot.suggested"})
 
 
 class ChannelStatus(msgspec.Struct, frozen=True):
     state: ChannelState
     requested_by: Role
     changed_at: float
+    reason: str = ""
+    sharer: str = ""
+    """For ``screen``: whose screen is shared, ``customer`` or ``agent``."""
+
+    @property
+    def origin(self) -> str:
+        """How the upgrade started: ``customer``, ``agent`` or ``bot``."""
+        return origin_of(self.requested_by)
+
+    @property
+    def agreed(self) -> bool:
+        return self.state in (ChannelState.ACCEPTED, ChannelState.ACTIVE)
+
+
+def origin_of(role: Role) -> str:
+    if role in (Role.CUSTOMER, Role.BOT):
+        return role.value
+    return "agent"
+
+
+def side_of(role: Role | str) -> str:
+    """``customer`` for the customer, ``agent`` for staff (agents and supervisors)."""
+    return "customer" if Role(role) == Role.CUSTOMER else "agent"
+
+
+def may_send(inter: Interaction, role: Role | str, source: str) -> bool:
+    """Whether a participant may send ``source`` now: its channel is agreed (docs/protocol.md)."""
+    if inter.state != SessionState.ACTIVE:
+        return False
+    for name in SOURCE_CHANNELS.get(source, ()):
+        st = inter.channels.get(name)
+        if st is None or not st.agreed:
+            continue
+        if name == "screen" and st.sharer and st.sharer != side_of(role):
+            continue
+        return True
+    return False
+
+
+def channel_for_source(inter: Interaction, source: str) -> str | None:
+    """The agreed channel a published source belongs to (video before voice for the mic)."""
+    for name in SOURCE_CHANNELS.get(source, ()):
+        st = inter.channels.get(name)
+        if st is not None and st.agreed:
+            return name
+    return None
 
 
 class Event(msgspec.Struct, frozen=True):
@@ -184,6 +252,8 @@ class ForceEnd(msgspec.Struct, frozen=True, tag="force_end"):
 
 class RequestChannel(msgspec.Struct, frozen=True, tag="channel_request"):
     channel: Channel
+    reason: str = ""
+    sharer: str = ""
 
 
 class RespondChannel(msgspec.Struct, frozen=True, tag="channel_respond"):
@@ -197,6 +267,16 @@ class ActivateChannel(msgspec.Struct, frozen=True, tag="channel_activate"):
 
 class StopChannel(msgspec.Struct, frozen=True, tag="channel_stop"):
     channel: Channel
+
+
+class Note(msgspec.Struct, frozen=True, tag="note"):
+    """A timeline entry with no state change: media plane reports and bot answers.
+
+    A ``media.published`` note also makes the source's agreed channel ``active``.
+    """
+
+    kind: str
+    data: dict[str, Any] = {}
 
 
 Command = (
@@ -214,6 +294,7 @@ Command = (
     | RespondChannel
     | ActivateChannel
     | StopChannel
+    | Note
 )
 
 # ---------------------------------------------------------------- creation
@@ -518,7 +599,7 @@ def _stop_all_channels(inter: Interaction, now: float) -> dict[str, ChannelStatu
         name: (
             st
             if st.state in (ChannelState.STOPPED, ChannelState.DECLINED)
-            else ChannelStatus(ChannelState.STOPPED, st.requested_by, now)
+            else msgspec.structs.replace(st, state=ChannelState.STOPPED, changed_at=now)
         )
         for name, st in inter.channels.items()
     }
@@ -626,8 +707,9 @@ def _force_end(
 
 
 def _channel_guard(inter: Interaction, actor: Actor, channel: Channel) -> None:
-    _need_role(actor, Role.CUSTOMER, *SERVING)
-    _need_participant(inter, actor)
+    _need_role(actor, Role.CUSTOMER, *SERVING, Role.BOT)
+    if actor.role != Role.BOT:
+        _need_participant(inter, actor)
     _need_state(inter, SessionState.ACTIVE)
     if channel not in UPGRADE_CHANNELS:
         raise InteractionError("channel_state", f"{channel.value} is always on for the session")
@@ -648,36 +730,60 @@ def _request_channel(
         ChannelState.ACTIVE,
     ):
         raise InteractionError("channel_state", f"{cmd.channel.value} is already {cur.state.value}")
-    new = _set_channel(inter, cmd.channel, ChannelStatus(ChannelState.OFFERED, actor.role, now))
-    return new, [_event("channel.offered", actor, now, channel=cmd.channel.value)]
+    sharer = ""
+    if cmd.channel == Channel.SCREEN:
+        sharer = cmd.sharer or "customer"
+        if sharer not in SIDES:
+            raise InteractionError("bad_message", "sharer must be customer or agent")
+        if actor.role == Role.BOT and sharer != "customer":
+            raise InteractionError("forbidden", "the bot may only propose the customer's screen")
+    elif cmd.sharer:
+        raise InteractionError("bad_message", "sharer applies to screen sharing only")
+    reason = cmd.reason[:300]
+    status = ChannelStatus(ChannelState.OFFERED, actor.role, now, reason=reason, sharer=sharer)
+    new = _set_channel(inter, cmd.channel, status)
+    data: dict[str, Any] = {"channel": cmd.channel.value, "origin": status.origin}
+    if reason:
+        data["reason"] = reason
+    if sharer:
+        data["sharer"] = sharer
+    return new, [_event("channel.offered", actor, now, **data)]
 
 
 def _respond_channel(
     inter: Interaction, cmd: RespondChannel, actor: Actor, now: float
 ) -> tuple[Interaction, list[Event]]:
     _channel_guard(inter, actor, cmd.channel)
+    if actor.role == Role.BOT:
+        raise InteractionError("forbidden", "the bot cannot consent for anyone")
     cur = inter.channels.get(cmd.channel.value)
     if cur is None or cur.state != ChannelState.OFFERED:
         raise InteractionError("channel_state", f"{cmd.channel.value} has not been offered")
-    if cur.requested_by == actor.role:
+    if cur.requested_by == Role.BOT:
+        if actor.role != Role.CUSTOMER:
+            raise InteractionError("forbidden", "the customer answers the assistant's proposal")
+    elif side_of(cur.requested_by) == side_of(actor.role):
         raise InteractionError("forbidden", "the other side must answer this request")
     state = ChannelState.ACCEPTED if cmd.accept else ChannelState.DECLINED
-    new = _set_channel(inter, cmd.channel, ChannelStatus(state, cur.requested_by, now))
-    return new, [_event(f"channel.{state.value}", actor, now, channel=cmd.channel.value)]
+    new = _set_channel(
+        inter, cmd.channel, msgspec.structs.replace(cur, state=state, changed_at=now)
+    )
+    return new, [
+        _event(f"channel.{state.value}", actor, now, channel=cmd.channel.value, origin=cur.origin)
+    ]
 
 
 def _activate_channel(
     inter: Interaction, cmd: ActivateChannel, actor: Actor, now: float
 ) -> tuple[Interaction, list[Event]]:
     _need_role(actor, Role.SYSTEM)
-    _need_state(inter, SessionState.ACTIVE)
     cur = inter.channels.get(cmd.channel.value)
     if cur is None or cur.state != ChannelState.ACCEPTED:
         raise InteractionError("channel_state", f"{cmd.channel.value} has not been accepted")
     new = _set_channel(
-        inter, cmd.channel, ChannelStatus(ChannelState.ACTIVE, cur.requested_by, now)
+        inter, cmd.channel, msgspec.structs.replace(cur, state=ChannelState.ACTIVE, changed_at=now)
     )
-    return new, [_event("channel.active", actor, now, channel=cmd.channel.value)]
+    return new, [_event("channel.active", actor, now, channel=cmd.channel.value, origin=cur.origin)]
 
 
 def _stop_channel(
@@ -692,9 +798,33 @@ def _stop_channel(
     ):
         raise InteractionError("channel_state", f"{cmd.channel.value} is not running")
     new = _set_channel(
-        inter, cmd.channel, ChannelStatus(ChannelState.STOPPED, cur.requested_by, now)
+        inter, cmd.channel, msgspec.structs.replace(cur, state=ChannelState.STOPPED, changed_at=now)
     )
-    return new, [_event("channel.stopped", actor, now, channel=cmd.channel.value)]
+    return new, [
+        _event("channel.stopped", actor, now, channel=cmd.channel.value, origin=cur.origin)
+    ]
+
+
+def _note(
+    inter: Interaction, cmd: Note, actor: Actor, now: float
+) -> tuple[Interaction, list[Event]]:
+    if cmd.kind in BOT_NOTES:
+        _need_role(actor, Role.BOT)
+    elif cmd.kind in MEDIA_NOTES:
+        _need_role(actor, Role.CUSTOMER, *SERVING, Role.SYSTEM)
+        if actor.role != Role.SYSTEM:
+            _need_participant(inter, actor)
+    else:
+        raise InteractionError("bad_message", f"no such note {cmd.kind!r}")
+    events = [_event(cmd.kind, actor, now, **cmd.data)]
+    if cmd.kind == "media.published":
+        name = channel_for_source(inter, str(cmd.data.get("source", "")))
+        cur = inter.channels.get(name) if name else None
+        if name is not None and cur is not None and cur.state == ChannelState.ACCEPTED:
+            active = msgspec.structs.replace(cur, state=ChannelState.ACTIVE, changed_at=now)
+            inter = _set_channel(inter, Channel(name), active)
+            events.append(_event("channel.active", SYSTEM, now, channel=name, origin=cur.origin))
+    return inter, events
 
 
 _HANDLERS: dict[type, Any] = {
@@ -712,4 +842,5 @@ _HANDLERS: dict[type, Any] = {
     RespondChannel: _respond_channel,
     ActivateChannel: _activate_channel,
     StopChannel: _stop_channel,
+    Note: _note,
 }

@@ -530,7 +530,7 @@ REFUSALS = [
         "request_voice",
         "system",
         "forbidden",
-        "only customer or agent or supervisor may do this, not system",
+        "only customer or agent or supervisor or bot may do this, not system",
     ),
     # another customer is not a participant
     ("active", "chat", "other_customer", "forbidden", "you are not a participant of this session"),
@@ -965,7 +965,10 @@ def test_channel_request_remembers_who_asked(channel: Channel, actor: Actor):
     new, [ev] = handle(active(), RequestChannel(channel), actor, NOW)
     assert new.channels[channel.value].requested_by == actor.role
     assert new.channels[channel.value].changed_at == NOW
-    assert ev.data == {"channel": channel.value}
+    expected = {"channel": channel.value, "origin": "customer" if actor is CUSTOMER else "agent"}
+    if channel == Channel.SCREEN:
+        expected["sharer"] = "customer"
+    assert ev.data == expected
 
 
 @pytest.mark.parametrize("channel", ALL_CHANNELS)

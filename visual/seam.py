@@ -1,0 +1,188 @@
+"""The one seam into aiortc: encoded frames out of a receiver, keyframe requests out of a sender.
+
+aiortc decodes every frame it receives and has no public way to hand the encoded frame
+on. Its receiver reassembles frames in a jitter buffer and then puts ``(codec, frame)``
+on a private queue read by a decoder thread. :func:`tap_receiver` replaces that queue,
+before the receiver starts, with a :class:`_Tap` that passes each reassembled frame to a
+callback on the event loop and never decodes. The decoder thread aiortc still starts
+blocks on the tap until the receiver stops, costing one idle thread per track.
+
+On the sending side aiortc already packetises a pre-encoded ``av.Packet`` without
+encoding it, but then ignores keyframe requests (PLI/FIR) from the viewer, because it
+only acts on them when it encodes. :func:`on_keyframe_request` routes them to a callback
+so that the relay can ask the original sender instead.
+
+Both reach into private names, so :func:`check_aiortc` verifies them against the pinned
+aiortc version and fails loudly on a mismatch; the test suite calls it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import aiortc
+from aiortc import rtcrtpreceiver
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtcrtpsender import RTCRtpSender
+
+from visual.errors import SeamMismatch
+
+PINNED_AIORTC = "1.16."
+"""The aiortc release line this seam was written and tested against."""
+
+_QUEUE_ATTR = "_RTCRtpReceiver__decoder_queue"
+
+
+class EncodedFrame(NamedTuple):
+    """One reassembled encoded frame as it arrived, before any decoding."""
+
+    data: bytes
+    timestamp: int
+    """In units of ``clock_rate``, counted from the track's first frame, unwrapped."""
+    keyframe: bool
+    mime: str
+    """``video/VP8``, ``audio/opus``, ``video/H264``."""
+    clock_rate: int
+
+
+def is_keyframe(mime: str, data: bytes) -> bool:
+    """Whether a frame can be decoded on its own (always true for audio)."""
+    if not mime.startswith("video/"):
+        return True
+    if not data:
+        return False
+    codec = mime[6:].upper()
+    if codec == "VP8":
+        # RFC 6386 section 9.1: bit 0 of the frame tag is 0 for a key frame
+        return not data[0] & 0x01
+    if codec == "H264":
+        return _h264_has_idr(data)
+    return False
+
+
+def _h264_has_idr(data: bytes) -> bool:
+    # aiortc hands H.264 over as an Annex B byte stream: NAL units after 00 00 01
+    i = data.find(b"\x00\x00\x01")
+    while i != -1 and i + 3 < len(data):
+        if data[i + 3] & 0x1F == 5:
+            return True
+        i = data.find(b"\x00\x00\x01", i + 3)
+    return False
+
+
+FrameSink = Callable[[EncodedFrame], None]
+
+
+class _Tap:
+    """Stands in for the receiver's decoder queue (see the module docstring)."""
+
+    def __init__(self, sink: FrameSink) -> None:
+        self._sink = sink
+        self._stopped = threading.Event()
+
+    # called on the event loop by RTCRtpReceiver._handle_rtp_packet and __stop_decoder
+    def put(self, item: Any) -> None:
+        if item is None:
+            self._stopped.set()
+            return
+        codec, jitter_frame = item
+        data = bytes(jitter_frame.data)
+        mime = codec.mimeType
+        self._sink(
+            EncodedFrame(
+                data, jitter_frame.timestamp, is_keyframe(mime, data), mime, codec.clockRate
+            )
+        )
+
+    # called by aiortc's decoder thread; it gets nothing to decode, only the stop
+    def get(self) -> None:
+        self._stopped.wait()
+        return None
+
+
+def tap_receiver(receiver: RTCRtpReceiver, sink: FrameSink) -> None:
+    """Send ``receiver``'s encoded frames to ``sink`` instead of decoding them.
+
+    Must be called before the receiver starts (from the ``track`` event or right after
+    ``setRemoteDescription``); ``sink`` runs on the event loop and must not block.
+    """
+    if getattr(receiver, "_livedesk_tapped", False):
+        return
+    if not hasattr(receiver, _QUEUE_ATTR):
+        raise SeamMismatch(f"RTCRtpReceiver has no {_QUEUE_ATTR}; aiortc changed")
+    if getattr(receiver, "_RTCRtpReceiver__started", False):
+        raise SeamMismatch("the receiver already started decoding; tap it before it starts")
+    setattr(receiver, _QUEUE_ATTR, _Tap(sink))
+    receiver._livedesk_tapped = True  # type: ignore[attr-defined]
+
+
+def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
+    """Call ``callback`` when the viewer behind ``sender`` asks for a keyframe."""
+    sender._send_keyframe = callback  # type: ignore[method-assign]
+
+
+async def request_keyframe(receiver: RTCRtpReceiver) -> bool:
+    """Send a PLI to whoever sends to ``receiver``. False if no packet has arrived yet."""
+    sources = receiver.getSynchronizationSources()
+    if not sources:
+        return False
+    await receiver._send_rtcp_pli(sources[0].source)
+    return True
+
+
+def restrict_codecs(transceiver: Any, mimes: tuple[str, ...]) -> bool:
+    """Keep only ``mimes`` (and their RTX) among the codecs negotiated for a transceiver.
+
+    Called between ``setRemoteDescription`` and ``createAnswer``: forwarding needs both
+    sides of a relay to agree on one codec, so the answer names only those the relay
+    forwards. False if none of them was offered.
+    """
+    codecs = list(transceiver._codecs)
+    kept = [c for c in codecs if c.mimeType in mimes and c.mimeType != "video/rtx"]
+    if not kept:
+        return False
+    kept = kept[:1]
+    if "video/rtx" in mimes:
+        pts = {c.payloadType for c in kept}
+        kept += [
+            c
+            for c in codecs
+            if c.mimeType == "video/rtx" and int(c.parameters.get("apt", -1)) in pts
+        ]
+    transceiver._codecs = kept
+    return True
+
+
+def check_aiortc() -> None:
+    """Raise :class:`SeamMismatch` unless the installed aiortc fits this seam."""
+    version = getattr(aiortc, "__version__", "")
+    if not version.startswith(PINNED_AIORTC):
+        raise SeamMismatch(
+            f"aiortc {version} is installed; the encoded-frame seam is pinned to "
+            f"{PINNED_AIORTC}x. Re-check visual/seam.py against the new receiver and sender."
+        )
+    source = inspect.getsource(RTCRtpReceiver)
+    for needle in (
+        "self.__decoder_queue.put((codec, encoded_frame))",
+        "self.__decoder_queue.put(None)",
+        "self.__decoder_queue,",
+    ):
+        if needle not in source:
+            raise SeamMismatch(f"RTCRtpReceiver no longer contains {needle!r}")
+    worker = inspect.getsource(rtcrtpreceiver.decoder_worker)
+    if "input_q.get()" not in worker or "if task is None" not in worker:
+        raise SeamMismatch("aiortc's decoder_worker no longer reads the queue as expected")
+    sender_source = inspect.getsource(RTCRtpSender)
+    if "self._send_keyframe()" not in sender_source or "self.__encoder.pack(data)" not in (
+        sender_source
+    ):
+        raise SeamMismatch("RTCRtpSender no longer routes PLI via _send_keyframe or packs")
+    from aiortc.rtcpeerconnection import RTCPeerConnection
+
+    if "transceiver._codecs = common" not in inspect.getsource(RTCPeerConnection):
+        raise SeamMismatch("RTCPeerConnection no longer stores negotiated codecs on _codecs")
+    if not inspect.iscoroutinefunction(getattr(RTCRtpReceiver, "_send_rtcp_pli", None)):
+        raise SeamMismatch("RTCRtpReceiver._send_rtcp_pli is gone")
