@@ -23,6 +23,7 @@ from signaling.keys import (
     DESK,
     LINK_KEYS,
     LOOP_LAG,
+    MEDIA,
     METRICS,
     NODE,
     SECRET,
@@ -30,6 +31,7 @@ from signaling.keys import (
     TEMPLATES,
 )
 from signaling.looplag import LoopLag
+from signaling.media import MediaService
 from signaling.metrics import Metrics
 from signaling.node import Node
 from signaling.store import open_store
@@ -171,12 +173,15 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         metrics.counter(name, text)
     lag = app[LOOP_LAG] = LoopLag()
     lag.start()
+    media = app[MEDIA] = node.media = MediaService(desk, cfg.media)
+    await media.start()
     await node.start()
     await desk.start()
     try:
         yield
     finally:
         await lag.close()
+        await media.close()
         await node.close()
         await desk.close()
         await archive.close()

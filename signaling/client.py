@@ -131,7 +131,9 @@ class _Client:
     def _on_message(self, msg: Message) -> None:
         rid = msg.get("id")
         if msg.get("type") in ("ok", "error") and isinstance(rid, int) and rid in self._pending:
-            self._pending.pop(rid).set_result(msg)
+            fut = self._pending.pop(rid)
+            if not fut.done():  # a request that timed out or was cancelled has no reader
+                fut.set_result(msg)
             return
         if msg.get("type") == "event":
             sid, seq = msg["session"], msg["seq"]

@@ -8,6 +8,7 @@ Environment variables win over the file: ``LIVEDESK_<SECTION>_<KEY>`` sets
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -21,6 +22,7 @@ import msgspec
 from signaling.errors import ConfigError
 
 if TYPE_CHECKING:
+    from signaling.escalation import BotRules
     from signaling.policy import EntryPolicy
 
 Seconds = Annotated[float, msgspec.Meta(gt=0, le=86400 * 30)]
@@ -94,6 +96,29 @@ class ChannelRuleConfig(_Section):
     needs_agent: bool = False  # a live agent with the entry's skill must be available
 
 
+class BotRuleConfig(_Section):
+    """Propose ``channel`` with ``reason`` when a phrase or a pattern matches."""
+
+    channel: str
+    reason: str
+    phrases: list[str] = []
+    patterns: list[str] = []
+
+
+class FaqConfig(_Section):
+    answer: str
+    phrases: list[str] = []
+    patterns: list[str] = []
+
+
+class BotConfig(_Section):
+    """The escalation bot of one entry; with no rules it proposes nothing."""
+
+    enabled: bool = True
+    rules: list[BotRuleConfig] = []
+    faq: list[FaqConfig] = []
+
+
 class EntryConfig(_Section):
     """One entry point: a link or widget placement, with its access rules (docs/access.md)."""
 
@@ -113,6 +138,7 @@ class EntryConfig(_Section):
     max_queue: Annotated[int, msgspec.Meta(ge=0)] = 0
     max_wait_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0
     site_origins: list[str] = []  # company sites whose pages may embed the widget (CORS)
+    bot: BotConfig = msgspec.field(default_factory=BotConfig)
 
     def policy(self) -> EntryPolicy:
         """The pure policy module's view of these rules."""
@@ -134,6 +160,45 @@ class EntryConfig(_Section):
             max_queue=self.max_queue,
             max_wait_s=self.max_wait_s,
         )
+
+    def bot_rules(self) -> BotRules:
+        """The escalation bot's checked and compiled rules (raises ``RuleError`` if invalid)."""
+        from signaling.escalation import BotRules, EscalationRule, FaqEntry, compile_rules
+
+        return compile_rules(
+            BotRules(
+                enabled=self.bot.enabled,
+                rules=tuple(
+                    EscalationRule(r.channel, r.reason, tuple(r.phrases), tuple(r.patterns))
+                    for r in self.bot.rules
+                ),
+                faq=tuple(
+                    FaqEntry(f.answer, tuple(f.phrases), tuple(f.patterns)) for f in self.bot.faq
+                ),
+            )
+        )
+
+
+class IceServerConfig(_Section):
+    """One ``RTCIceServer`` for browsers: STUN, or TURN with static or minted credentials."""
+
+    urls: list[str]
+    username: str = ""
+    credential: str = ""
+    use_turn_secret: bool = False  # mint short-lived credentials from media.turn_secret
+
+
+class MediaConfig(_Section):
+    """ICE servers for browsers and the media plane's tunables (docs/operations.md)."""
+
+    ice_servers: list[IceServerConfig] = []  # empty: host candidates only (loopback, LAN)
+    turn_secret: str = ""  # coturn static-auth-secret (TURN REST API)
+    turn_ttl_s: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 600.0
+    host_addresses: list[str] = []  # empty: aioice's default, every non-loopback interface
+    max_bitrate_kbps: Annotated[int, msgspec.Meta(gt=0, le=100_000)] = 2500
+    keyframe_min_interval_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 0.5
+    forward_queue_frames: Annotated[int, msgspec.Meta(gt=0, le=10_000)] = 16
+    media_failure_grace_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
 
 
 class LinkKeyConfig(_Section):
@@ -163,10 +228,9 @@ class Config(_Section):
     customer_tokens: CustomerTokenConfig = msgspec.field(default_factory=CustomerTokenConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
     links: LinksConfig = msgspec.field(default_factory=LinksConfig)
+    media: MediaConfig = msgspec.field(default_factory=MediaConfig)
     testing: TestingConfig = msgspec.field(default_factory=TestingConfig)
-    entries: dict[EntryId, EntryConfig] = msgspec.field(
-        default_factory=lambda: {"demo": EntryConfig(title="livedesk demo support")}
-    )
+    entries: dict[EntryId, EntryConfig] = msgspec.field(default_factory=lambda: {"demo": _demo()})
 
     @property
     def data_path(self) -> Path:
@@ -181,6 +245,51 @@ class Config(_Section):
         )
 
 
+def _demo() -> EntryConfig:
+    """The zero-config entry: chat, voice, video and screen, with a bot in English and Korean."""
+    return EntryConfig(
+        title="livedesk demo support",
+        channels=["chat", "voice", "video", "screen"],
+        bot=BotConfig(
+            rules=[
+                BotRuleConfig(
+                    channel="screen",
+                    reason="You mentioned being stuck at checkout: "
+                    "sharing your screen lets the agent walk you through it",
+                    patterns=["stuck (at|on|in) (the )?checkout"],
+                ),
+                BotRuleConfig(
+                    channel="screen",
+                    reason="Sharing your screen lets the agent see what you see",
+                    phrases=["can you see this", "see my screen"],
+                ),
+                BotRuleConfig(
+                    channel="screen",
+                    reason="화면을 공유하시면 상담원이 같은 화면을 보며 도와드릴 수 있어요",
+                    phrases=["화면을 보여", "화면 공유"],
+                ),
+                BotRuleConfig(
+                    channel="video",
+                    reason="A video call lets you show the agent the problem",
+                    phrases=["the part is broken", "show you"],
+                ),
+                BotRuleConfig(
+                    channel="video",
+                    reason="영상 통화로 상담원에게 문제를 직접 보여 주실 수 있어요",
+                    phrases=["영상 통화"],
+                ),
+            ],
+            faq=[
+                FaqConfig(
+                    phrases=["opening hours", "business hours", "영업 시간", "운영 시간"],
+                    answer="This demo desk is open around the clock. "
+                    "이 데모 상담 창구는 24시간 열려 있어요.",
+                )
+            ],
+        ),
+    )
+
+
 ENV_ALIASES: dict[str, tuple[str, str]] = {
     "LIVEDESK_REDIS_URL": ("store", "redis_url"),
     "LIVEDESK_DATA_DIR": ("server", "data_dir"),
@@ -188,6 +297,7 @@ ENV_ALIASES: dict[str, tuple[str, str]] = {
     "LIVEDESK_PORT": ("server", "port"),
     "LIVEDESK_SECRET": ("server", "secret"),
     "LIVEDESK_CUSTOMER_TOKEN_SECRET": ("customer_tokens", "secret"),
+    "LIVEDESK_TURN_SECRET": ("media", "turn_secret"),
 }
 
 _SECTIONS = {
@@ -201,6 +311,7 @@ _SECTIONS = {
         ("customer_tokens", CustomerTokenConfig),
         ("auth", AuthConfig),
         ("links", LinksConfig),
+        ("media", MediaConfig),
         ("testing", TestingConfig),
     )
 }
@@ -251,9 +362,9 @@ def _entry_error(name: str, entry: Any, text: str) -> ConfigError:
     unknown = re.search(r"unknown field `([^`]+)`", text)
     field = re.search(r"at `\$\.([^`]+)`", text)
     if unknown:
-        return ConfigError(
-            f"entries.{name}.{unknown.group(1)}", _lookup(entry, unknown.group(1)), "unknown key"
-        )
+        # a nested table's path comes first: entries.<name>.bot.rules[0].<unknown>
+        key = f"{field.group(1)}.{unknown.group(1)}" if field else unknown.group(1)
+        return ConfigError(f"entries.{name}.{key}", _lookup(entry, key), "unknown key")
     why = re.sub(r"\s*-\s*at `\$[^`]*`", "", text)
     if field:
         return ConfigError(f"entries.{name}.{field.group(1)}", _lookup(entry, field.group(1)), why)
@@ -340,6 +451,8 @@ def _check(cfg: Config) -> None:
                 raise ConfigError(
                     f"entries.{name}.site_origins", origin, "an origin is scheme://host[:port]"
                 )
+        _check_bot(name, entry)
+    _check_media(cfg.media)
     if cfg.links.keys:
         from signaling.links import LinkKeys
 
@@ -351,6 +464,64 @@ def _check(cfg: Config) -> None:
             raise ConfigError("testing.fixed_now", cfg.testing.fixed_now, "not ISO 8601") from None
         if when.tzinfo is None:
             raise ConfigError("testing.fixed_now", cfg.testing.fixed_now, "needs a UTC offset")
+
+
+def _check_bot(name: str, entry: EntryConfig) -> None:
+    from signaling.escalation import RuleError
+
+    try:
+        entry.bot_rules()
+    except RuleError as exc:
+        raise ConfigError(f"entries.{name}.bot.{exc.field}", exc.value, exc.why) from None
+    for i, rule in enumerate(entry.bot.rules):
+        # a proposal the entry's own rules would refuse is a mistake, not a policy
+        if rule.channel not in entry.channels:
+            raise ConfigError(
+                f"entries.{name}.bot.rules[{i}].channel",
+                rule.channel,
+                f"not offered by this entry (entries.{name}.channels)",
+            )
+
+
+_ICE_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
+_MINTED = "use_turn_secret mints the credentials; leave this out"
+
+
+def _check_media(media: MediaConfig) -> None:
+    for i, server in enumerate(media.ice_servers):
+        key = f"media.ice_servers[{i}]"
+        if not server.urls:
+            raise ConfigError(f"{key}.urls", server.urls, "at least one URL is needed")
+        for url in server.urls:
+            if not url.startswith(_ICE_SCHEMES) or len(url.split(":", 1)[1].strip()) == 0:
+                raise ConfigError(
+                    f"{key}.urls", url, "must be stun:, stuns:, turn: or turns: and a host"
+                )
+        if server.use_turn_secret:
+            if not media.turn_secret:
+                raise ConfigError(
+                    f"{key}.use_turn_secret",
+                    True,
+                    "needs media.turn_secret (coturn's static-auth-secret)",
+                )
+            if server.username:
+                raise ConfigError(f"{key}.username", server.username, _MINTED)
+            if server.credential:
+                raise ConfigError(f"{key}.credential", "***", _MINTED)
+        elif any(u.startswith(("turn:", "turns:")) for u in server.urls) and not (
+            server.username and server.credential
+        ):
+            # browsers refuse the whole RTCPeerConnection configuration otherwise
+            raise ConfigError(
+                key,
+                list(server.urls),
+                "a TURN server needs username and credential, or use_turn_secret = true",
+            )
+    for addr in media.host_addresses:
+        try:
+            ipaddress.ip_address(addr)
+        except ValueError:
+            raise ConfigError("media.host_addresses", addr, "not an IP address") from None
 
 
 TEMPLATE_PATH = Path(__file__).with_name("livedesk.example.toml")

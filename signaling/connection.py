@@ -28,6 +28,7 @@ from signaling.store.base import Envelope, StoredEvent
 if TYPE_CHECKING:
     from signaling.archive import User
     from signaling.desk import ConsoleSnapshot
+    from signaling.media import MediaService
     from signaling.node import Node
 
 log = structlog.get_logger("livedesk.ws")
@@ -341,11 +342,13 @@ class Connection:
 
     async def _chat(self, msg: p.ChatSend) -> dict[str, Any]:
         self._session_of(msg.session)
-        _, stored = await self.desk.apply(
+        inter, stored = await self.desk.apply(
             msg.session, ix.SendChat(msg.text, msg.client_msg_id), self.actor
         )
         if not stored:
             return {"duplicate": True, "client_msg_id": msg.client_msg_id}
+        if self.participant is not None:
+            await self.desk.bot_reads(inter, msg.text)
         return {"seq": stored[0].seq, "client_msg_id": msg.client_msg_id}
 
     async def _typing(self, msg: p.ChatTyping) -> None:
@@ -478,7 +481,9 @@ class Connection:
     async def _channel_request(self, msg: p.ChannelRequest) -> dict[str, Any]:
         self._session_of(msg.session)
         await self._check_rules(msg.session, msg.channel.value)
-        return await self._command(msg.session, ix.RequestChannel(msg.channel))
+        return await self._command(
+            msg.session, ix.RequestChannel(msg.channel, sharer=msg.sharer or "")
+        )
 
     async def _channel_respond(self, msg: p.ChannelRespond) -> dict[str, Any]:
         self._session_of(msg.session)
@@ -488,6 +493,32 @@ class Connection:
 
     async def _channel_stop(self, msg: p.ChannelStop) -> dict[str, Any]:
         return await self._command(msg.session, ix.StopChannel(msg.channel))
+
+    # ------------------------------------------------------------ media
+    def _media(self) -> MediaService:
+        if self.node.media is None:  # pragma: no cover - the app always wires it
+            raise InteractionError("wrong_state", "media is not enabled on this server")
+        return self.node.media
+
+    async def _media_config(self, msg: p.MediaConfig) -> dict[str, Any]:
+        self._session_of(msg.session)
+        out = await self._media().config(msg.session, self.actor)
+        # the current publications follow, so a late joiner sees what is already flowing
+        pubs = self._media().publications(msg.session)
+        self.send({"type": "media.publications", "session": msg.session, "publications": pubs})
+        return out
+
+    async def _media_offer(self, msg: p.MediaOffer) -> dict[str, Any]:
+        self._session_of(msg.session)
+        return await self._media().offer(msg, self.actor)
+
+    async def _media_mute(self, msg: p.MediaMute) -> dict[str, Any]:
+        self._session_of(msg.session)
+        return await self._media().mute(msg, self.actor)
+
+    async def _media_hangup(self, msg: p.MediaHangup) -> dict[str, Any]:
+        self._session_of(msg.session)
+        return await self._media().hangup(msg.session, self.actor)
 
 
 def _public_session(inter: ix.Interaction) -> dict[str, Any]:
@@ -517,4 +548,8 @@ _HANDLERS: dict[type, Any] = {
     p.ChannelRequest: Connection._channel_request,
     p.ChannelRespond: Connection._channel_respond,
     p.ChannelStop: Connection._channel_stop,
+    p.MediaConfig: Connection._media_config,
+    p.MediaOffer: Connection._media_offer,
+    p.MediaMute: Connection._media_mute,
+    p.MediaHangup: Connection._media_hangup,
 }

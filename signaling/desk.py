@@ -10,19 +10,19 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 import structlog
 
-from signaling import audit, i18n, routing
+from signaling import audit, escalation, i18n, routing
 from signaling import interaction as ix
 from signaling.archive import Archive
 from signaling.config import Config
 from signaling.errors import InteractionError, LivedeskError, PolicyRefusal
-from signaling.interaction import Actor, Interaction, SessionState
+from signaling.interaction import Actor, ChannelState, Interaction, SessionState
 from signaling.metrics import Metrics
 from signaling.routing import AgentPresence, Presence
 from signaling.store import Store, StoredEvent
@@ -46,6 +46,9 @@ class ConsoleSnapshot(NamedTuple):
 
 
 OPEN_STATES = (SessionState.QUEUED, SessionState.OFFERED, SessionState.ACTIVE, SessionState.WRAP_UP)
+
+
+AfterApply = Callable[[Interaction, list[StoredEvent]], Awaitable[None]]
 
 
 def new_session_id() -> str:
@@ -72,6 +75,8 @@ class Desk:
         self.secret = secret
         self.clock = clock
         self._kick = asyncio.Event()
+        self.after_apply: list[AfterApply] = []
+        """Called after every applied command (the media service withdraws sources here)."""
         self._router_task: asyncio.Task[None] | None = None
         metrics.counter("livedesk_sessions_started_total", "Sessions started")
         metrics.counter("livedesk_offers_total", "Offers made to agents")
@@ -190,7 +195,63 @@ class Desk:
             self.archive.record(inter, [(s.seq, s.event) for s in stored])
         if inter.state != before.get("state") or inter.holder != before.get("holder"):
             await self._console_changed()
+        for hook in self.after_apply:
+            try:
+                await hook(inter, stored)
+            except Exception:
+                log.exception("after-apply hook failed", session_id=session_id)
         return inter, stored
+
+    async def bot_reads(self, inter: Interaction, text: str) -> None:
+        """The escalation bot reads a customer's message: it may answer an FAQ, and it may
+        propose an upgrade (with its reason) that the customer then accepts or declines.
+
+        The entry's access rules still decide: the bot never proposes a channel the
+        customer could not start. A failure here never undoes the chat message.
+        """
+        ent = self.cfg.entries.get(inter.entry)
+        if ent is None:
+            return
+        rules = ent.bot_rules()
+        if not rules.enabled:
+            return
+        try:
+            faq = escalation.answer(rules, text)
+            if faq is not None:
+                note = ix.Note("bot.answer", {"text": faq.answer, "faq": rules.faq.index(faq)})
+                inter, _ = await self.apply(inter.id, note, ix.BOT)
+            running = {
+                name
+                for name, st in inter.channels.items()
+                if st.state in (ChannelState.OFFERED, ChannelState.ACCEPTED, ChannelState.ACTIVE)
+            }
+            proposal = escalation.propose(rules, text, open_channels=running)
+            if proposal is None:
+                return
+            from signaling.policy import Claims
+
+            claims = Claims(
+                tier=inter.tier, authenticated=not inter.customer_id.startswith("anon_")
+            )
+            decision = (await self.decide(inter.entry, inter.page, claims)).get(proposal.channel)
+            if decision is None or not decision.open:
+                log.info(
+                    "bot proposal withheld by entry rules",
+                    session_id=inter.id,
+                    channel=proposal.channel,
+                    reason=decision.reason if decision else "not offered",
+                )
+                return
+            if inter.state == SessionState.ACTIVE:
+                cmd: ix.Command = ix.RequestChannel(
+                    ix.Channel(proposal.channel), reason=proposal.reason
+                )
+            else:
+                data = {"channel": proposal.channel, "reason": proposal.reason}
+                cmd = ix.Note("bot.suggested", data)
+            await self.apply(inter.id, cmd, ix.BOT)
+        except LivedeskError as exc:
+            log.info("bot step refused", session_id=inter.id, code=exc.code)
 
     async def fallbacks_changed(self) -> None:
         """A callback or message arrived or was handled: consoles refetch their list."""

@@ -23,6 +23,8 @@ ERROR_CODES: dict[str, str] = {
     "unavailable": "the live store or archive is unavailable; retry later",
     "origin": "the Origin header is not on the allowlist",
     "policy": "refused by the entry's access rules; `reason` names the rule",
+    "consent": "a media source was sent without an agreed channel for it",
+    "bad_sdp": "the SDP offer is malformed or offers nothing the server can use",
     "internal": "an unexpected server error; it was logged",
 }
 
@@ -59,6 +61,10 @@ class PolicyRefusal(LivedeskError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__("policy", message)
         self.reason = reason
+
+
+class MediaRefusal(LivedeskError):
+    """A media request was refused: ``consent``, ``bad_sdp`` or ``not_found``."""
 
 
 class StoreError(LivedeskError):

@@ -32,7 +32,7 @@ from signaling.connection import customer_view
 from signaling.errors import AuthError, InteractionError, LivedeskError, ProtocolError
 from signaling.i18n import pick_language
 from signaling.interaction import Actor, Role, SessionState
-from signaling.keys import ARCHIVE, CONFIG, DESK, LOOP_LAG, METRICS, NODE, SECRET, STORE
+from signaling.keys import ARCHIVE, CONFIG, DESK, LOOP_LAG, MEDIA, METRICS, NODE, SECRET, STORE
 from signaling.policy import Claims
 
 COOKIE = "livedesk_login"
@@ -384,10 +384,18 @@ async def metrics(request: web.Request) -> web.Response:
         + "# HELP livedesk_queue_length Sessions waiting for an agent\n"
         "# TYPE livedesk_queue_length gauge\n"
         f"livedesk_queue_length {int(queue)}\n"
-        "# HELP livedesk_event_loop_lag_seconds Oversleep of a 100 ms timer (last; max of 10 s)\n"
+        "# HELP livedesk_event_loop_lag_seconds Oversleep of a 100 ms timer"
+        " (last; p99 and max of 10 s)\n"
         "# TYPE livedesk_event_loop_lag_seconds gauge\n"
         f'livedesk_event_loop_lag_seconds{{window="last"}} {lag.last_s:.6f}\n'
         f'livedesk_event_loop_lag_seconds{{window="max_10s"}} {lag.max_s:.6f}\n'
+        f'livedesk_event_loop_lag_seconds{{window="p99_10s"}} {lag.p99_s:.6f}\n'
+        + "".join(
+            f"# HELP livedesk_media_{k} Media {k} held by this node\n"
+            f"# TYPE livedesk_media_{k} gauge\n"
+            f"livedesk_media_{k} {v}\n"
+            for k, v in request.app[MEDIA].plane.stats().items()
+        )
     )
     labels = {
         "livedesk_errors_total": "code",

@@ -816,7 +816,7 @@ def _note(
             _need_participant(inter, actor)
     else:
         raise InteractionError("bad_message", f"no such note {cmd.kind!r}")
-    events = [_event(cmd.kind, actor, now, **cmd.data)]
+    events = [Event(cmd.kind, now, actor.role.value, actor.id, dict(cmd.data))]
     if cmd.kind == "media.published":
         name = channel_for_source(inter, str(cmd.data.get("source", "")))
         cur = inter.channels.get(name) if name else None

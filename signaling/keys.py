@@ -10,6 +10,7 @@ from signaling.config import Config
 from signaling.desk import Desk
 from signaling.links import LinkKeys
 from signaling.looplag import LoopLag
+from signaling.media import MediaService
 from signaling.metrics import Metrics
 from signaling.node import Node
 from signaling.store import Store
@@ -24,3 +25,4 @@ DESK = web.AppKey("desk", Desk)
 NODE = web.AppKey("node", Node)
 LOOP_LAG = web.AppKey("loop_lag", LoopLag)
 LINK_KEYS = web.AppKey("link_keys", LinkKeys)
+MEDIA = web.AppKey("media", MediaService)

@@ -1,7 +1,7 @@
 """Event-loop lag: how late a short sleep wakes up, sampled continuously.
 
 A loop blocked by a slow callback shows up here before users notice it in chat
-latency. ``/metrics`` exports the recent maximum and the last sample.
+latency. ``/metrics`` exports the last sample, the recent p99 and the recent maximum.
 """
 
 from __future__ import annotations
@@ -41,3 +41,11 @@ class LoopLag:
     @property
     def max_s(self) -> float:
         return max(self.samples, default=0.0)
+
+    @property
+    def p99_s(self) -> float:
+        """The 99th percentile of the window (nearest rank)."""
+        if not self.samples:
+            return 0.0
+        ordered = sorted(self.samples)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]

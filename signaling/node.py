@@ -23,6 +23,7 @@ from signaling.store.base import CONSOLE_TOPIC, decode_envelope, session_topic
 if TYPE_CHECKING:
     from signaling.connection import Connection
     from signaling.desk import Desk
+    from signaling.media import MediaService
 
 log = structlog.get_logger("livedesk.node")
 
@@ -32,6 +33,7 @@ class Node:
 
     def __init__(self, desk: Desk, *, debounce_s: float = 0.05) -> None:
         self.desk = desk
+        self.media: MediaService | None = None
         self.connections: set[Connection] = set()
         self._followers: dict[str, set[Connection]] = defaultdict(set)
         self._handlers: dict[str, Any] = {}

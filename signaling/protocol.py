@@ -121,6 +121,7 @@ class SessionWatch(_Msg, tag="session.watch", frozen=True):
 class ChannelRequest(_Msg, tag="channel.request", frozen=True):
     session: SessionId
     channel: Channel
+    sharer: Literal["customer", "agent"] | None = None
     id: RequestId | None = None
 
 
@@ -134,6 +135,48 @@ class ChannelRespond(_Msg, tag="channel.respond", frozen=True):
 class ChannelStop(_Msg, tag="channel.stop", frozen=True):
     session: SessionId
     channel: Channel
+    id: RequestId | None = None
+
+
+MAX_SDP_CHARS = 48 * 1024
+Mid = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+MediaSource = Literal["mic", "camera", "screen"]
+
+
+class SendSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    mid: Mid
+    source: MediaSource
+
+
+class RecvSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    mid: Mid
+    pub: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
+class MediaConfig(_Msg, tag="media.config", frozen=True):
+    session: SessionId
+    id: RequestId | None = None
+
+
+class MediaOffer(_Msg, tag="media.offer", frozen=True):
+    """A complete SDP offer (after ICE gathering) and what each media section carries."""
+
+    session: SessionId
+    sdp: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SDP_CHARS)]
+    send: Annotated[list[SendSpec], msgspec.Meta(max_length=8)] = []
+    recv: Annotated[list[RecvSpec], msgspec.Meta(max_length=12)] = []
+    id: RequestId | None = None
+
+
+class MediaMute(_Msg, tag="media.mute", frozen=True):
+    session: SessionId
+    source: MediaSource
+    muted: bool
+    id: RequestId | None = None
+
+
+class MediaHangup(_Msg, tag="media.hangup", frozen=True):
+    session: SessionId
     id: RequestId | None = None
 
 
@@ -154,6 +197,10 @@ Inbound = (
     | ChannelRequest
     | ChannelRespond
     | ChannelStop
+    | MediaConfig
+    | MediaOffer
+    | MediaMute
+    | MediaHangup
 )
 
 INBOUND_TYPES: tuple[str, ...] = tuple(t.__struct_config__.tag for t in Inbound.__args__)

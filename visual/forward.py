@@ -28,7 +28,7 @@ from visual.seam import EncodedFrame, FrameSink
 
 log = logging.getLogger("livedesk.media")
 
-DEFAULT_QUEUE_FRAMES = 64
+DEFAULT_QUEUE_FRAMES = 16
 
 
 class Publication:

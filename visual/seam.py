@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 import aiortc
 from aiortc import rtcrtpreceiver
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
 
@@ -34,6 +35,8 @@ PINNED_AIORTC = "1.16."
 """The aiortc release line this seam was written and tested against."""
 
 _QUEUE_ATTR = "_RTCRtpReceiver__decoder_queue"
+_JITTER_ATTR = "_RTCRtpReceiver__jitter_buffer"
+VIDEO_JITTER_CAPACITY = 512
 
 
 class EncodedFrame(NamedTuple):
@@ -103,6 +106,37 @@ class _Tap:
         return None
 
 
+class MarkerJitterBuffer(JitterBuffer):
+    """aiortc's video jitter buffer, releasing a frame as soon as its last packet is in.
+
+    aiortc's buffer knows a frame is complete only when a packet of the *next* frame
+    arrives, which holds every frame back by one frame interval (33 ms at 30 fps) at
+    each hop. RTP marks the last packet of a video frame (RFC 3551, the marker bit), so
+    a contiguous run from the first packet to a marked one is a whole frame. Frames
+    whose marked packet is lost are still released the old way, by the next frame.
+    """
+
+    def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
+        packets: list[Any] = []
+        timestamp = None
+        for count in range(self._capacity):
+            packet = self._packets[(self._origin + count) % self._capacity]  # type: ignore[operator]
+            if packet is None:
+                return None
+            if timestamp is None:
+                timestamp = packet.timestamp
+            elif packet.timestamp != timestamp:
+                frame = JitterFrame(b"".join(p._data for p in packets), timestamp)
+                self.remove(count)
+                return frame
+            packets.append(packet)
+            if packet.marker:
+                frame = JitterFrame(b"".join(p._data for p in packets), timestamp)
+                self.remove(count + 1)
+                return frame
+        return None
+
+
 def tap_receiver(receiver: RTCRtpReceiver, sink: FrameSink) -> None:
     """Send ``receiver``'s encoded frames to ``sink`` instead of decoding them.
 
@@ -116,6 +150,8 @@ def tap_receiver(receiver: RTCRtpReceiver, sink: FrameSink) -> None:
     if getattr(receiver, "_RTCRtpReceiver__started", False):
         raise SeamMismatch("the receiver already started decoding; tap it before it starts")
     setattr(receiver, _QUEUE_ATTR, _Tap(sink))
+    if receiver._RTCRtpReceiver__kind == "video":  # type: ignore[attr-defined]
+        setattr(receiver, _JITTER_ATTR, MarkerJitterBuffer(VIDEO_JITTER_CAPACITY, is_video=True))
     receiver._livedesk_tapped = True  # type: ignore[attr-defined]
 
 
@@ -172,6 +208,12 @@ def check_aiortc() -> None:
     ):
         if needle not in source:
             raise SeamMismatch(f"RTCRtpReceiver no longer contains {needle!r}")
+    if "JitterBuffer(capacity=512, is_video=True)" not in source:
+        raise SeamMismatch("RTCRtpReceiver no longer builds its video jitter buffer as expected")
+    jitter = inspect.getsource(JitterBuffer)
+    for needle in ("def _remove_frame(self, sequence_number: int)", "self._packets[pos] = packet"):
+        if needle not in jitter:
+            raise SeamMismatch(f"JitterBuffer no longer contains {needle!r}")
     worker = inspect.getsource(rtcrtpreceiver.decoder_worker)
     if "input_q.get()" not in worker or "if task is None" not in worker:
         raise SeamMismatch("aiortc's decoder_worker no longer reads the queue as expected")

@@ -63,10 +63,12 @@ def synthetic_video(
     ctx = av.CodecContext.create("libvpx", "w")
     ctx.width, ctx.height, ctx.pix_fmt = width, height, "yuv420p"
     ctx.time_base = Fraction(1, fps)
-    ctx.framerate = fps
+    ctx.framerate = Fraction(fps)
     ctx.bit_rate = bitrate
     ctx.gop_size = keyframe_every or 1_000_000
-    ctx.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+    # "good" rather than "realtime": the clip is made once, and its size must not depend
+    # on how busy the machine was while encoding it
+    ctx.options = {"deadline": "good", "cpu-used": "4", "lag-in-frames": "0"}
     rng = np.random.default_rng(seed)
     frames: list[ClipFrame] = []
     count = max(1, int(seconds * fps))
@@ -75,8 +77,11 @@ def synthetic_video(
         img[:, :, 0] = (np.arange(width, dtype=np.uint16)[None, :] + i * 3) % 256
         img[:, :, 1] = (np.arange(height, dtype=np.uint16)[:, None] + i * 5) % 256
         img[:, :, 2] = (i * 2) % 256
-        y = (i * 7) % (height - 64)
-        img[y : y + 64, :, :] = rng.integers(0, 256, (64, width, 3), dtype=np.uint8)
+        # a moving patch of noise keeps every frame different and costly to code,
+        # like a face in front of a webcam
+        ph, pw = max(8, height // 15), max(8, width // 4)
+        y, x = (i * 7) % (height - ph), (i * 11) % (width - pw)
+        img[y : y + ph, x : x + pw, :] = rng.integers(0, 256, (ph, pw, 3), dtype=np.uint8)
         frame = av.VideoFrame.from_ndarray(img, format="bgr24").reformat(format="yuv420p")
         frame.pts = i
         if keyframe_every and i % keyframe_every == 0:
@@ -147,7 +152,7 @@ class ClipTrack(MediaStreamTrack):
         self._sent = 0
         self._on_sent = on_sent
         self.keyframe_requests = 0
-        self.paused = False
+        self.late_skips = 0
 
     def force_keyframe(self) -> None:
         """Jump to the next keyframe, as an encoder would produce one on request."""
@@ -170,6 +175,12 @@ class ClipTrack(MediaStreamTrack):
         delay = due - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
+        elif delay < -2 * self.clip.frame_seconds:
+            # running late (a busy loop): skip the missed slots, as a camera does,
+            # instead of sending a burst to catch up
+            missed = int(-delay / self.clip.frame_seconds)
+            self._start += missed * self.clip.frame_seconds
+            self.late_skips += missed
         frame = self.clip.frames[self._index]
         self._index = (self._index + 1) % len(self.clip.frames)
         packet = av.Packet(frame.data)

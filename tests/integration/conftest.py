@@ -199,6 +199,8 @@ async def start_desk(store_kind: str, tmp_path: Path) -> AsyncIterator[StartDesk
             "routing": {"offer_timeout_s": 5.0, "tick_s": 0.05, "presence_grace_s": 0.3},
             "limits": {"ws_heartbeat_s": 5.0},
             "customer_tokens": {"secret": CUSTOMER_SECRET},
+            # aioice leaves loopback out of its host candidates; tests stay on it
+            "media": {"host_addresses": ["127.0.0.1"]},
         }
         if store_kind == "redis":
             prefix = f"ldtest:{uuid.uuid4().hex[:12]}"

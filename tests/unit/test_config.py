@@ -338,3 +338,244 @@ def test_config_path_that_is_a_directory_is_a_config_error(tmp_path: Path):
     with pytest.raises(ConfigError) as err:
         load(tmp_path, env={})
     assert err.value.key == "--config"
+
+
+# ---------------------------------------------------------------- escalation bot
+
+SHOP = {"channels": ["chat", "screen"]}
+
+
+def shop_with_bot(bot: dict[str, Any]) -> dict[str, Any]:
+    return {"entries": {"shop": {**SHOP, "bot": bot}}}
+
+
+def test_an_entry_s_bot_proposes_nothing_by_default():
+    entry = from_dict({"entries": {"shop": {}}}).entries["shop"]
+    assert entry.bot_rules().enabled is True
+    assert entry.bot_rules().rules == ()
+
+
+def test_bot_rules_are_read_from_toml():
+    raw = tomllib.loads(
+        """
+        [entries.shop]
+        channels = ["chat", "screen"]
+        [[entries.shop.bot.rules]]
+        channel = "screen"
+        reason = "Sharing your screen lets the agent see what you see"
+        phrases = ["can you see this", "화면을 보여"]
+        patterns = ['stuck (at|on) (the )?checkout']
+        [[entries.shop.bot.faq]]
+        phrases = ["opening hours"]
+        answer = "We are open 9-18 KST on weekdays."
+        """
+    )
+    rules = from_dict(raw).entries["shop"].bot_rules()
+    assert rules.rules[0].channel == "screen"
+    assert rules.rules[0].phrases == ("can you see this", "화면을 보여")
+    assert rules.faq[0].answer == "We are open 9-18 KST on weekdays."
+
+
+def test_demo_entry_offers_rich_channels_and_a_bilingual_bot():
+    from signaling.escalation import answer, propose
+
+    demo = from_dict({}).entries["demo"]
+    assert demo.channels == ["chat", "voice", "video", "screen"]
+    rules = demo.bot_rules()
+    assert propose(rules, "I'm stuck at checkout").channel == "screen"  # type: ignore[union-attr]
+    assert propose(rules, "can you see this?").channel == "screen"  # type: ignore[union-attr]
+    assert propose(rules, "화면을 보여드릴게요").channel == "screen"  # type: ignore[union-attr]
+    assert propose(rules, "the part is broken").channel == "video"  # type: ignore[union-attr]
+    assert propose(rules, "영상 통화 돼요?").channel == "video"  # type: ignore[union-attr]
+    assert answer(rules, "what are your opening hours?") is not None
+
+
+INVALID_BOT = [
+    pytest.param(
+        {"rules": [{"channel": "screen", "reason": "r", "patterns": ["ok", "stuck (at"]}]},
+        "config error: entries.shop.bot.rules[0].patterns[1] = 'stuck (at': "
+        "not a valid regular expression: missing ), unterminated subpattern at position 6",
+        id="bad-regex",
+    ),
+    pytest.param(
+        {"rules": [{"channel": "fax", "reason": "r", "phrases": ["x"]}]},
+        "config error: entries.shop.bot.rules[0].channel = 'fax': "
+        "expected one of voice, video, screen, cobrowse",
+        id="unknown-channel",
+    ),
+    pytest.param(
+        {"rules": [{"channel": "video", "reason": "r", "phrases": ["x"]}]},
+        "config error: entries.shop.bot.rules[0].channel = 'video': "
+        "not offered by this entry (entries.shop.channels)",
+        id="channel-not-offered",
+    ),
+    pytest.param(
+        {"rules": [{"channel": "screen", "reason": "r"}]},
+        "config error: entries.shop.bot.rules[0].phrases = []: "
+        "needs at least one phrase or pattern",
+        id="nothing-to-match",
+    ),
+    pytest.param(
+        {"rules": [{"channel": "screen", "reason": "", "phrases": ["x"]}]},
+        "config error: entries.shop.bot.rules[0].reason = '': must not be empty",
+        id="empty-reason",
+    ),
+    pytest.param(
+        {"rules": [{"channel": "screen", "phrases": ["x"]}]},
+        "config error: entries.shop.bot.rules[0] = {'channel': 'screen', 'phrases': ['x']}: "
+        "Object missing required field `reason`",
+        id="missing-reason",
+    ),
+    pytest.param(
+        {"rules": [{"channel": "screen", "reason": "r", "phrase": ["x"]}]},
+        "config error: entries.shop.bot.rules[0].phrase = ['x']: unknown key",
+        id="unknown-rule-key",
+    ),
+    pytest.param(
+        {"faq": [{"answer": "a", "phrases": ["ok", 3]}]},
+        "config error: entries.shop.bot.faq[0].phrases[1] = 3: Expected `str`, got `int`",
+        id="faq-phrase-not-a-string",
+    ),
+    pytest.param(
+        {"faq": [{"answer": "a", "patterns": ["(?P<x"]}]},
+        "config error: entries.shop.bot.faq[0].patterns[0] = '(?P<x': "
+        "not a valid regular expression: missing >, unterminated name at position 4",
+        id="faq-bad-regex",
+    ),
+]
+
+
+@pytest.mark.parametrize(("bot", "message"), INVALID_BOT)
+def test_invalid_bot_setting_names_the_entry_key_and_value(bot: dict[str, Any], message: str):
+    assert str(config_error(shop_with_bot(bot))) == message
+
+
+# ---------------------------------------------------------------- media
+
+TURN_SECRET = "coturn-static-auth-secret"
+
+
+def test_media_defaults_need_no_ice_servers():
+    media = from_dict({}).media
+    assert (media.ice_servers, media.turn_secret, media.host_addresses) == ([], "", [])
+    assert (media.turn_ttl_s, media.max_bitrate_kbps) == (600.0, 2500)
+
+
+def test_ice_servers_are_read_from_toml():
+    raw = tomllib.loads(
+        f"""
+        [media]
+        turn_secret = "{TURN_SECRET}"
+        [[media.ice_servers]]
+        urls = ["stun:stun.example.com:3478"]
+        [[media.ice_servers]]
+        urls = ["turns:turn.example.com:5349"]
+        use_turn_secret = true
+        """
+    )
+    media = from_dict(raw).media
+    assert media.ice_servers[0].urls == ["stun:stun.example.com:3478"]
+    assert media.ice_servers[1].use_turn_secret is True
+
+
+def test_env_sets_the_turn_secret_and_host_addresses():
+    cfg = load(
+        env={
+            "LIVEDESK_TURN_SECRET": TURN_SECRET,
+            "LIVEDESK_MEDIA_HOST_ADDRESSES": "127.0.0.1, ::1",
+        }
+    )
+    assert cfg.media.turn_secret == TURN_SECRET
+    assert cfg.media.host_addresses == ["127.0.0.1", "::1"]
+
+
+INVALID_MEDIA = [
+    pytest.param(
+        {"ice_servers": [{"urls": ["stun:ok.example"]}, {"urls": ["http://turn.example"]}]},
+        "config error: media.ice_servers[1].urls = 'http://turn.example': "
+        "must be stun:, stuns:, turn: or turns: and a host",
+        id="bad-scheme",
+    ),
+    pytest.param(
+        {"ice_servers": [{"urls": []}]},
+        "config error: media.ice_servers[0].urls = []: at least one URL is needed",
+        id="no-urls",
+    ),
+    pytest.param(
+        {"ice_servers": [{"urls": ["turn:t.example"], "use_turn_secret": True}]},
+        "config error: media.ice_servers[0].use_turn_secret = True: "
+        "needs media.turn_secret (coturn's static-auth-secret)",
+        id="turn-secret-missing",
+    ),
+    pytest.param(
+        {
+            "turn_secret": TURN_SECRET,
+            "ice_servers": [
+                {"urls": ["turn:t.example"], "use_turn_secret": True, "credential": "pw"}
+            ],
+        },
+        "config error: media.ice_servers[0].credential = '***': "
+        "use_turn_secret mints the credentials; leave this out",
+        id="minted-and-static",
+    ),
+    pytest.param(
+        {"ice_servers": [{"urls": ["turn:t.example"], "username": "ld"}]},
+        "config error: media.ice_servers[0] = ['turn:t.example']: "
+        "a TURN server needs username and credential, or use_turn_secret = true",
+        id="turn-without-credentials",
+    ),
+    pytest.param(
+        {"ice_servers": [{"url": "stun:s.example"}]},
+        "config error: media.ice_servers[0].url = 'stun:s.example': unknown key",
+        id="unknown-server-key",
+    ),
+    pytest.param(
+        {"host_addresses": ["127.0.0.1", "localhost"]},
+        "config error: media.host_addresses = 'localhost': not an IP address",
+        id="host-not-an-ip",
+    ),
+    pytest.param(
+        {"turn_ttl_s": 86401},
+        "config error: media.turn_ttl_s = 86401: Expected `float` <= 86400.0",
+        id="ttl-over-a-day",
+    ),
+    pytest.param(
+        {"max_bitrate_kbps": 0},
+        "config error: media.max_bitrate_kbps = 0: Expected `int` >= 1",
+        id="zero-bitrate",
+    ),
+    pytest.param(
+        {"forward_queue_frames": 0},
+        "config error: media.forward_queue_frames = 0: Expected `int` >= 1",
+        id="zero-queue",
+    ),
+    pytest.param(
+        {"keyframe_min_interval_s": 0},
+        "config error: media.keyframe_min_interval_s = 0: Expected `float` > 0.0",
+        id="zero-keyframe-interval",
+    ),
+    pytest.param(
+        {"media_failure_grace_s": -1},
+        "config error: media.media_failure_grace_s = -1: Expected `float` > 0.0",
+        id="negative-grace",
+    ),
+]
+
+
+@pytest.mark.parametrize(("media", "message"), INVALID_MEDIA)
+def test_invalid_media_setting_names_the_key_and_value(media: dict[str, Any], message: str):
+    assert str(config_error({"media": media})) == message
+
+
+def test_turn_errors_never_echo_the_secret_or_a_credential():
+    err = config_error(
+        {
+            "media": {
+                "turn_secret": TURN_SECRET,
+                "ice_servers": [
+                    {"urls": ["turn:t.example"], "use_turn_secret": True, "credential": "pw-77"}
+                ],
+            }
+        }
+    )
+    assert TURN_SECRET not in str(err) and "pw-77" not in str(err)

@@ -67,6 +67,29 @@ VALID: dict[str, tuple[dict[str, Any], Any]] = {
         {"type": "channel.stop", "session": "s1", "channel": "cobrowse"},
         p.ChannelStop(session="s1", channel=Channel.COBROWSE),
     ),
+    "media.config": ({"type": "media.config", "session": "s1"}, p.MediaConfig(session="s1")),
+    "media.offer": (
+        {
+            "type": "media.offer",
+            "session": "s1",
+            "sdp": "v=0",
+            "send": [{"mid": "0", "source": "mic"}],
+            "recv": [{"mid": "1", "pub": "p.1"}],
+            "id": 3,
+        },
+        p.MediaOffer(
+            session="s1",
+            sdp="v=0",
+            send=[p.SendSpec("0", "mic")],
+            recv=[p.RecvSpec("1", "p.1")],
+            id=3,
+        ),
+    ),
+    "media.mute": (
+        {"type": "media.mute", "session": "s1", "source": "camera", "muted": True},
+        p.MediaMute(session="s1", source="camera", muted=True),
+    ),
+    "media.hangup": ({"type": "media.hangup", "session": "s1"}, p.MediaHangup(session="s1")),
 }
 
 

@@ -22,7 +22,7 @@ def test_the_installed_aiortc_fits_the_encoded_frame_seam():
 
 def test_another_aiortc_release_fails_loudly(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(aiortc, "__version__", "1.17.0")
-    with pytest.raises(SeamMismatch, match="aiortc 1.17.0 is installed"):
+    with pytest.raises(SeamMismatch, match=r"aiortc 1\.17\.0 is installed"):
         seam.check_aiortc()
 
 
