@@ -139,6 +139,8 @@ class Desk:
         self.metrics.inc("livedesk_sessions_started_total")
         log.info("session started", session_id=inter.id, entry=entry, tier=tier)
         await self._console_changed()
+        if first_text:
+            await self.bot_reads(inter, first_text)
         return inter
 
     async def open_case(
