@@ -377,7 +377,17 @@ class MediaPlane:
         if not room.peers:
             self.rooms.pop(session, None)
 
-    async def _drop_pc(self, room: Room, peer: MediaPeer, *, reason: str, log_event: bool) -> None:
+    async def _drop_pc(
+        self,
+        room: Room,
+        peer: MediaPeer,
+        *,
+        reason: str,
+        log_event: bool,
+        only: RTCPeerConnection | None = None,
+    ) -> None:
+        if only is not None and peer.pc is not only:
+            return  # the participant has already started over on a new connection
         had = bool(peer.publications)
         for slot in peer.recv_slots.values():
             self._unpublish(room, peer, slot, reason=reason)
@@ -413,7 +423,10 @@ class MediaPlane:
         peer.state = "failed"
         peer.failed_before = True
         self._on_event(room.session, peer.key, "media.failed", {"reason": reason})
-        task = asyncio.ensure_future(self._drop_pc(room, peer, reason="failed", log_event=False))
+        failed = peer.pc
+        task = asyncio.ensure_future(
+            self._drop_pc(room, peer, reason="failed", log_event=False, only=failed)
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
