@@ -108,12 +108,59 @@ def clip_track(clip: Clip, stream_holder: list[Stream], *, timed: bool) -> ClipT
     return track
 
 
+class _SinkSrtp:
+    """Stands in for a client's SRTP receive context: RTP is dropped, RTCP still works."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+
+    def unprotect(self, data: bytes) -> bytes:
+        return data
+
+    def unprotect_rtcp(self, data: bytes) -> bytes:
+        return bytes(self.real.unprotect_rtcp(data))
+
+
+async def _drop_rtp(data: bytes, arrival_time_ms: int) -> None:
+    return None
+
+
+def sink_incoming_rtp(pc: RTCPeerConnection) -> bool:
+    """Stop processing RTP that arrives at a load-generator peer (the server is unaffected).
+
+    Only a few sessions count the frames they receive; the others throw incoming media
+    away before decryption, so the load generator spends its CPU sending, like the
+    browsers it stands in for, and the server stays the one being measured.
+    """
+    transceivers = pc.getTransceivers()
+    if not transceivers:
+        return False
+    transport = transceivers[0].receiver.transport
+    if getattr(transport, "_rx_srtp", None) is None:
+        return False
+    transport._rx_srtp = _SinkSrtp(transport._rx_srtp)
+    transport._handle_rtp_data = _drop_rtp
+    return True
+
+
 class SessionLoad:
     """The streams of one two-party session."""
 
     def __init__(self) -> None:
         self.streams: list[Stream] = []
         self.closers: list[Callable[[], Awaitable[None]]] = []
+        self.pcs: list[RTCPeerConnection] = []
+        self.measured = True
+
+    async def sink(self) -> None:
+        """Let this session's receivers drop what they get (see sink_incoming_rtp)."""
+        deadline = time.monotonic() + 10
+        for pc in self.pcs:
+            while not sink_incoming_rtp(pc):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("a peer never finished its DTLS handshake")
+                await asyncio.sleep(0.05)
+        self.measured = False
 
     async def close(self) -> None:
         for c in self.closers:
@@ -160,6 +207,8 @@ class LivedeskTarget:
         load.closers[:0] = [cm.close, am.close]
         await cm.start()
         await am.start()
+        assert cm.pc is not None and am.pc is not None
+        load.pcs += [cm.pc, am.pc]
         c_cam = clip_track(clips["video"], load.streams, timed=timed)
         c_mic = clip_track(clips["audio"], load.streams, timed=False)
         a_cam = clip_track(clips["video"], load.streams, timed=False)
@@ -208,6 +257,7 @@ class TranscodeTarget:
         for who in ("customer", "agent"):
             pc = RTCPeerConnection(rtc_configuration())
             pcs.append((who, pc))
+            load.pcs.append(pc)
             load.closers.append(pc.close)
         parties = []
         for who, pc in pcs:
@@ -306,7 +356,8 @@ async def measure(
     direct: Stream,
     window: float,
 ) -> dict[str, Any]:
-    streams = [s for load in loads for s in load.streams]
+    # frames are counted on the measured sessions; the others only load the server
+    streams = [s for load in loads if load.measured for s in load.streams]
     before = [(s.sent, s.got) for s in streams]
     d_before = (direct.sent, direct.got)
     cpu0, gen0, t0 = proc_cpu_s(proc.pid), proc_cpu_s(os.getpid()), time.monotonic()
@@ -335,6 +386,7 @@ async def measure(
     n = len(loads)
     res = {
         "sessions": n,
+        "measured_sessions": sum(1 for load in loads if load.measured),
         "server_cpu_pct": cpu * 100,
         "server_cpu_pct_per_session": cpu * 100 / n if n else 0.0,
         "loadgen_cpu_pct": gen * 100,
@@ -382,7 +434,10 @@ async def ramp(
             t0 = time.monotonic()
             while len(loads) < n:
                 timed = len(loads) < args.timed_sessions
-                loads.append(await target.add_session(clips, timed=timed))
+                load = await target.add_session(clips, timed=timed)
+                if len(loads) >= args.measured_sessions:
+                    await load.sink()
+                loads.append(load)
             log(f"{target.name}: {n} sessions up in {time.monotonic() - t0:.1f} s; settling")
             await asyncio.sleep(args.settle)
             if not proc.alive():
@@ -542,7 +597,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--settle", type=float, default=3.0, help="seconds before each window (3)")
     ap.add_argument("--max-loss", type=float, default=0.01, help="frame loss still 'held' (0.01)")
     ap.add_argument(
-        "--timed-sessions", type=int, default=2, help="sessions whose latency is measured"
+        "--timed-sessions", type=int, default=2, help="sessions whose latency is measured (2)"
+    )
+    ap.add_argument(
+        "--measured-sessions",
+        type=int,
+        default=4,
+        help="sessions whose receivers count frames; the rest drop incoming RTP (4)",
     )
     ap.add_argument("--width", type=int, default=640)
     ap.add_argument("--height", type=int, default=480)
