@@ -46,6 +46,15 @@ def media_key(session: str, actor: Actor) -> str:
     return f"{side}-{digest[:10]}"
 
 
+_PEER_STATES = {
+    "media.connected": "connected",
+    "media.recovered": "connected",
+    "media.failed": "failed",
+    "media.closed": "closed",
+}
+"""Timeline notes that also change a participant's ``media.state``."""
+
+
 class MediaService:
     """The media side of one process."""
 
@@ -59,6 +68,7 @@ class MediaService:
             keyframe_min_interval_s=settings.keyframe_min_interval_s,
             forward_queue_frames=settings.forward_queue_frames,
             failure_grace_s=settings.media_failure_grace_s,
+            max_bitrate_kbps=settings.max_bitrate_kbps,
         )
         self._actors: dict[tuple[str, str], Actor] = {}
         self._notes: asyncio.Queue[tuple[str, str, str, dict[str, Any]] | None] = asyncio.Queue()
@@ -155,6 +165,12 @@ class MediaService:
     # ------------------------------------------------------------ plane callbacks
     def _on_plane_event(self, session: str, key: str, kind: str, data: dict[str, Any]) -> None:
         self._notes.put_nowait((session, key, kind, data))
+        state = _PEER_STATES.get(kind)
+        if state is not None and key:
+            msg = {"type": "media.state", "session": session, "owner": key, "state": state}
+            if "reason" in data:
+                msg["reason"] = data["reason"]
+            self._notes.put_nowait((session, key, "ephemeral", msg))
 
     def _on_publications(self, session: str, pubs: list[dict[str, Any]]) -> None:
         msg = {"type": "media.publications", "session": session, "publications": pubs}

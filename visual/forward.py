@@ -188,6 +188,10 @@ class Outlet(MediaStreamTrack):
         if self._need_keyframe:
             if not frame.keyframe:
                 self.dropped += 1
+                # ask again (coalesced to one PLI per interval) until a keyframe comes:
+                # an earlier request may have been lost, or sent before the sender was up
+                if self._pub is not None:
+                    self._pub.request_keyframe()
                 return
             self._need_keyframe = False
         if len(self._queue) >= self._max:

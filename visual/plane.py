@@ -53,10 +53,10 @@ PublicationSink = Callable[[str, list[dict[str, Any]]], None]
 class _RecvSlot:
     """A media section on which a participant sends to the server."""
 
-    def __init__(self, receiver: RTCRtpReceiver) -> None:
+    def __init__(self, receiver: RTCRtpReceiver, *, advertise_bps: int | None) -> None:
         self.receiver = receiver
         self.pub: Publication | None = None
-        tap_receiver(receiver, self.on_frame)
+        tap_receiver(receiver, self.on_frame, advertise_bps=advertise_bps)
 
     def on_frame(self, frame: EncodedFrame) -> None:
         if self.pub is not None:
@@ -106,6 +106,7 @@ class MediaPlane:
         forward_queue_frames: int = DEFAULT_QUEUE_FRAMES,
         failure_grace_s: float = 5.0,
         watchdog_interval_s: float = 1.0,
+        max_bitrate_kbps: int = 2500,
     ) -> None:
         self._on_event = on_event
         self._on_publications = on_publications
@@ -113,6 +114,7 @@ class MediaPlane:
         self._queue_frames = forward_queue_frames
         self._grace = failure_grace_s
         self._watch_interval = watchdog_interval_s
+        self._max_bitrate_bps = max_bitrate_kbps * 1000
         self.rooms: dict[str, Room] = {}
         self._watchdog: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -269,7 +271,9 @@ class MediaPlane:
     ) -> bool:
         slot = peer.recv_slots.get(sec.mid)
         if slot is None and source is not None:
-            slot = peer.recv_slots[sec.mid] = _RecvSlot(t.receiver)
+            slot = peer.recv_slots[sec.mid] = _RecvSlot(
+                t.receiver, advertise_bps=self._max_bitrate_bps
+            )
         if slot is None:
             return False
         current = slot.pub

@@ -36,6 +36,8 @@ PINNED_AIORTC = "1.16."
 
 _QUEUE_ATTR = "_RTCRtpReceiver__decoder_queue"
 _JITTER_ATTR = "_RTCRtpReceiver__jitter_buffer"
+_ESTIMATOR_ATTR = "_RTCRtpReceiver__remote_bitrate_estimator"
+_RTX_ATTR = "_RTCRtpReceiver__rtx_ssrc"
 VIDEO_JITTER_CAPACITY = 512
 
 
@@ -137,7 +139,34 @@ class MarkerJitterBuffer(JitterBuffer):
         return None
 
 
-def tap_receiver(receiver: RTCRtpReceiver, sink: FrameSink) -> None:
+class BitrateAdvert:
+    """Stands in for aiortc's receive-side bandwidth estimator: advertises a fixed cap.
+
+    A forwarding server's view of the sender's uplink says nothing about the viewers'
+    links, and aiortc's estimator, fed by a busy event loop's arrival times, reads
+    scheduling jitter as congestion and tells the browser to send at a trickle (Chrome
+    then drops a camera to 320 px at a few frames a second). So the server advertises
+    the configured ``media.max_bitrate_kbps`` once a second (REMB), and the browser's
+    own loss-based control does the rest.
+    """
+
+    def __init__(self, bps: int, *, every_ms: int = 1000) -> None:
+        self.bps = bps
+        self._every_ms = every_ms
+        self._last_ms = -every_ms
+
+    def add(
+        self, arrival_time_ms: int, abs_send_time: int, payload_size: int, ssrc: int
+    ) -> tuple[int, list[int]] | None:
+        if arrival_time_ms - self._last_ms < self._every_ms:
+            return None
+        self._last_ms = arrival_time_ms
+        return self.bps, [ssrc]
+
+
+def tap_receiver(
+    receiver: RTCRtpReceiver, sink: FrameSink, *, advertise_bps: int | None = None
+) -> None:
     """Send ``receiver``'s encoded frames to ``sink`` instead of decoding them.
 
     Must be called before the receiver starts (from the ``track`` event or right after
@@ -152,6 +181,8 @@ def tap_receiver(receiver: RTCRtpReceiver, sink: FrameSink) -> None:
     setattr(receiver, _QUEUE_ATTR, _Tap(sink))
     if receiver._RTCRtpReceiver__kind == "video":  # type: ignore[attr-defined]
         setattr(receiver, _JITTER_ATTR, MarkerJitterBuffer(VIDEO_JITTER_CAPACITY, is_video=True))
+        if advertise_bps is not None:
+            setattr(receiver, _ESTIMATOR_ATTR, BitrateAdvert(advertise_bps))
     receiver._livedesk_tapped = True  # type: ignore[attr-defined]
 
 
@@ -162,10 +193,14 @@ def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> N
 
 async def request_keyframe(receiver: RTCRtpReceiver) -> bool:
     """Send a PLI to whoever sends to ``receiver``. False if no packet has arrived yet."""
-    sources = receiver.getSynchronizationSources()
-    if not sources:
+    # browsers send retransmission (RTX) padding on a second SSRC, often first; a PLI
+    # must name the media SSRC or the sender ignores it
+    rtx = getattr(receiver, _RTX_ATTR, {})
+    media = [s.source for s in receiver.getSynchronizationSources() if s.source not in rtx]
+    if not media:
         return False
-    await receiver._send_rtcp_pli(sources[0].source)
+    for ssrc in media:
+        await receiver._send_rtcp_pli(ssrc)
     return True
 
 
@@ -206,6 +241,9 @@ def check_aiortc() -> None:
         "self.__decoder_queue.put(None)",
         "self.__decoder_queue,",
     ):
+        if needle not in source:
+            raise SeamMismatch(f"RTCRtpReceiver no longer contains {needle!r}")
+    for needle in ("self.__remote_bitrate_estimator.add(", "self.__rtx_ssrc[encoding.rtx.ssrc]"):
         if needle not in source:
             raise SeamMismatch(f"RTCRtpReceiver no longer contains {needle!r}")
     if "JitterBuffer(capacity=512, is_video=True)" not in source:

@@ -38,6 +38,18 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
+# For WebRTC: fake camera (a moving test pattern at 30 fps), microphone (a beep) and screen,
+# every permission prompt answered yes, and ICE over loopback, where the test server's host
+# candidates are (``[media] host_addresses = ["127.0.0.1"]``). With the fake UI,
+# getDisplayMedia picks a fake 1280x720 screen by itself; no capture-source flag is needed.
+MEDIA_ARGS = [
+    "--use-fake-device-for-media-stream=fps=30",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
 AGENT_USER = "alex"
 AGENT_NAME = "Alex Kim"
 AGENT_PASSWORD = "browser-test-pw-1"
@@ -115,6 +127,19 @@ async def browser() -> AsyncIterator[NewContext]:
     Each context is its own browser profile, so cookies and storage differ.
     All of them are closed at the end of the test.
     """
+    async with _contexts(CHROMIUM_ARGS) as new_context:
+        yield new_context
+
+
+@pytest.fixture
+async def media_browser() -> AsyncIterator[NewContext]:
+    """Like ``browser``, with fake camera, microphone and screen and WebRTC over loopback."""
+    async with _contexts([*CHROMIUM_ARGS, *MEDIA_ARGS]) as new_context:
+        yield new_context
+
+
+@contextlib.asynccontextmanager
+async def _contexts(args: list[str]) -> AsyncIterator[NewContext]:
     _need(Path(CHROMIUM).exists(), f"{CHROMIUM} is not installed")
     try:
         from playwright.async_api import async_playwright
@@ -132,7 +157,7 @@ async def browser() -> AsyncIterator[NewContext]:
             ctx = await p.chromium.launch_persistent_context(
                 profile,
                 executable_path=CHROMIUM,
-                args=CHROMIUM_ARGS,
+                args=args,
             )
             contexts.append(ctx)
             return ctx

@@ -326,6 +326,10 @@ async def test_a_lost_media_path_falls_back_to_chat_and_recovers(start_desk: Sta
         await cm.pc.close()
         failed = await wait_kind(agent, sid, "media.failed", timeout=15)
         assert failed["actor_role"] == "customer"
+        state = await customer.wait_for(
+            lambda m: m.get("type") == "media.state" and m["state"] == "failed"
+        )
+        assert state["owner"] == cm.you
         await customer.say("my video froze")
         await agent.wait_for(is_chat("my video froze"))
         # the customer's page offers again on a fresh connection

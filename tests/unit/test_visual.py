@@ -223,3 +223,33 @@ async def test_a_closed_publication_unbinds_its_viewers():
     out.bind(pub)
     pub.close()
     assert out.publication is None and pub.viewers == 0
+
+
+def test_the_bitrate_advert_names_the_cap_once_a_second():
+    advert = seam.BitrateAdvert(2_500_000)
+    first = advert.add(arrival_time_ms=10_000, abs_send_time=0, payload_size=1200, ssrc=7)
+    assert first == (2_500_000, [7])
+    assert advert.add(arrival_time_ms=10_500, abs_send_time=0, payload_size=1200, ssrc=7) is None
+    assert advert.add(arrival_time_ms=11_000, abs_send_time=0, payload_size=1200, ssrc=7)
+
+
+async def test_a_keyframe_request_names_the_media_ssrc_not_the_retransmission_one():
+    """Browsers send RTX padding first; a PLI to the RTX SSRC would be ignored."""
+
+    class Receiver:
+        _RTCRtpReceiver__rtx_ssrc = {735954850: 2751221961}
+        sent: list[int] = []
+
+        def getSynchronizationSources(self) -> list:
+            return [Source(735954850), Source(2751221961)]
+
+        async def _send_rtcp_pli(self, ssrc: int) -> None:
+            self.sent.append(ssrc)
+
+    class Source:
+        def __init__(self, ssrc: int) -> None:
+            self.source = ssrc
+
+    receiver = Receiver()
+    assert await seam.request_keyframe(receiver)  # type: ignore[arg-type]
+    assert receiver.sent == [2751221961]

@@ -171,6 +171,7 @@
         }
         c.flush();
         c.receipts.resync();
+        c.call.socketReady();
       });
     },
     onHelloError: function (err) {
@@ -214,6 +215,10 @@
         break;
       case "receipts":
         if (msg.receipts && msg.receipts.customer) c.view.setMarks(msg.receipts.customer);
+        break;
+      case "media.publications":
+      case "media.state":
+        c.call.push(msg);
         break;
       default:
         break;
@@ -296,6 +301,24 @@
       self.complete();
     });
     r.close.addEventListener("click", function () { closeTab(sid); });
+
+    // voice, video and screen sharing
+    LD.media.fillTexts(pane);
+    this.call = new LD.media.Call({
+      socket: socket,
+      session: sid,
+      side: "agent",
+      me: me.username,
+      root: r.call,
+      quality: "panel",
+      onVisible: function (on) { pane.classList.toggle("session--call", on); },
+      onChange: function () { self.renderUpgrade(); },
+    });
+    this.call.setEnabled(false);
+    r["ask-voice"].addEventListener("click", function () { self.ask(r["ask-voice"], "voice"); });
+    r["ask-video"].addEventListener("click", function () { self.ask(r["ask-video"], "video"); });
+    r["ask-screen"].addEventListener("click", function () { self.ask(r["ask-screen"], "screen", "customer"); });
+    r["share-screen"].addEventListener("click", function () { self.ask(r["share-screen"], "screen", "agent"); });
     this.render();
   }
 
@@ -322,7 +345,7 @@
       case "session.ended":
         return t("agent.ended");
       default:
-        return null;
+        return LD.media.describe(ev, "agent", me.username);
     }
   };
 
@@ -362,6 +385,7 @@
       default:
         break;
     }
+    this.call.event(ev);
     if (ev.kind === "chat.message") {
       if (info.own) {
         this.dropFromOutbox(d.client_msg_id);
@@ -460,7 +484,44 @@
     r.state.hidden = s !== "wrap_up";
     this.pane.dataset.state = s;
     if (this.watched) r.composer.hidden = true;
+    if (this.call) {
+      this.call.setEnabled(mine && !this.watched);
+      this.renderUpgrade();
+    }
     renderTab(this);
+  };
+
+  // ---------------------------------------------------------------- voice, video, screen
+
+  SessionCtl.prototype.renderUpgrade = function () {
+    var r = this.refs;
+    var on = this.state === "active" && !this.watched && LD.media.MediaSession.supported();
+    r.upgrade.hidden = !on;
+    if (!on) return;
+    var call = this.call;
+    var chans = call.channels;
+    // what already runs needs no button (a video call carries the voice too)
+    r["ask-voice"].hidden = chans.agreed("voice") || chans.agreed("video");
+    r["ask-video"].hidden = chans.agreed("video");
+    r["ask-screen"].hidden = r["share-screen"].hidden = chans.agreed("screen");
+    r["ask-voice"].disabled = !call.canRequest("voice") || r["ask-voice"].dataset.busy === "1";
+    r["ask-video"].disabled = !call.canRequest("video") || r["ask-video"].dataset.busy === "1";
+    var screenFree = call.canRequest("screen");
+    r["ask-screen"].disabled = !screenFree || r["ask-screen"].dataset.busy === "1";
+    r["share-screen"].disabled = !screenFree || r["share-screen"].dataset.busy === "1";
+    r.upgrade.hidden = !Array.prototype.some.call(r.upgrade.children, function (b) { return !b.hidden; });
+  };
+
+  /** Ask the customer for a channel; the call panel shows the answer or why not. */
+  SessionCtl.prototype.ask = function (button, channel, sharer) {
+    var self = this;
+    if (this.state !== "active") return;
+    button.dataset.busy = "1";
+    this.renderUpgrade();
+    this.call.request(channel, sharer).catch(function () {}).then(function () {
+      delete button.dataset.busy;
+      self.renderUpgrade();
+    });
   };
 
   // ---------------------------------------------------------------- chat

@@ -35,7 +35,16 @@
     input: $("message"),
     ended: $("ended"),
     newChat: $("new-chat"),
+    app: $("app"),
+    call: $("call"),
+    consent: $("consent"),
+    upgrade: $("upgrade"),
+    askVideo: $("ask-video"),
+    askVoice: $("ask-voice"),
+    askScreen: $("ask-screen"),
   };
+  var media = LD.media;
+  media.fillTexts(document);
 
   // "new" -> "starting" -> "waiting" <-> "active" -> "closed" -> "ended"
   var state = "new";
@@ -71,6 +80,8 @@
   var inflight = new Set();
   var unread = 0;
   var baseTitle = document.title;
+  var call = null;               // the session's voice, video and screen sharing
+  var offeredChannels = null;    // which upgrades this entry offers (null: not known yet)
 
   var view = new LD.ChatView(ui.log, {
     side: "customer",
@@ -131,6 +142,8 @@
     ui.agentName.textContent = agentName;
     ui.dot.className = "presence-dot" + (state === "active" ? " presence-dot--on" : "");
     ui.statusText.hidden = state === "active" && !!agentName;
+    if (call) call.setEnabled(state === "active");
+    renderUpgrade();
     if (state === "new" || state === "waiting" || over) ui.statusText.textContent = t("customer.title");
     if (over) {
       typing.hide();
@@ -194,7 +207,7 @@
         return d.agent_name ? t("customer.agent_left", { name: d.agent_name })
           : t("customer.agent_left_generic");
       default:
-        return null;
+        return media.describe(ev, "customer");
     }
   }
 
@@ -234,6 +247,7 @@
       default:
         break;
     }
+    ensureCall().event(ev);
     if (ev.kind === "chat.message") {
       if (info.own) {
         dropFromOutbox(d.client_msg_id);
@@ -283,6 +297,8 @@
     }
     receipts.resync();
     flush();
+    if (call) call.socketReady();
+    loadOfferedChannels();
   }
 
   function onMessage(msg) {
@@ -306,6 +322,10 @@
         break;
       case "receipts":
         if (msg.receipts && msg.receipts.agent) view.setMarks(msg.receipts.agent);
+        break;
+      case "media.publications":
+      case "media.state":
+        ensureCall().push(msg);
         break;
       default:
         break;
@@ -404,6 +424,74 @@
     socket.start();
   }
 
+  // ------------------------------------------------------------------ voice, video, screen
+
+  function ensureCall() {
+    if (!call) {
+      call = new media.Call({
+        socket: socket,
+        session: record.session,
+        side: "customer",
+        root: ui.call,
+        dialog: ui.consent,
+        quality: "indicator",
+        onVisible: function (on) { ui.app.classList.toggle("cust--call", on); },
+        onChange: renderUpgrade,
+      });
+      call.setEnabled(state === "active");
+      if (socket.ready) call.socketReady();
+    }
+    return call;
+  }
+
+  /** The entry's own rules say which upgrades it offers at all. */
+  function loadOfferedChannels() {
+    if (offeredChannels) return;
+    fetch("/api/entry/" + encodeURIComponent(cfg.entry) + "/availability?page=" +
+      encodeURIComponent(pageUrl()), { headers: { Accept: "application/json" } })
+      .then(function (resp) { return resp.ok ? resp.json() : null; })
+      .then(function (body) {
+        var chans = body && body.channels;
+        if (!chans) return;
+        offeredChannels = {};
+        Object.keys(chans).forEach(function (ch) {
+          offeredChannels[ch] = !(chans[ch] && chans[ch].reason === "not_offered");
+        });
+        renderUpgrade();
+      }, function () { /* every button stays; the server still checks each request */ });
+  }
+
+  function renderUpgrade() {
+    var on = state === "active" && !!call && media.MediaSession.supported();
+    ui.upgrade.hidden = !on;
+    if (!on) return;
+    var chans = call.channels;
+    [["video", ui.askVideo], ["voice", ui.askVoice], ["screen", ui.askScreen]].forEach(function (pair) {
+      var ch = pair[0];
+      var button = pair[1];
+      // what already runs needs no button (a video call carries the voice too)
+      var running = chans.agreed(ch) || (ch === "voice" && chans.agreed("video"));
+      button.hidden = running || (!!offeredChannels && offeredChannels[ch] === false);
+      button.disabled = !call.canRequest(ch) || button.dataset.busy === "1";
+    });
+    var shown = Array.prototype.some.call(ui.upgrade.children, function (b) { return !b.hidden; });
+    ui.upgrade.hidden = !shown;
+  }
+
+  function askFor(button, ch, sharer) {
+    if (!call || state !== "active") return;
+    button.dataset.busy = "1";
+    renderUpgrade();
+    call.request(ch, sharer).catch(function () { /* the call panel shows why */ }).then(function () {
+      delete button.dataset.busy;
+      renderUpgrade();
+    });
+  }
+
+  ui.askVideo.addEventListener("click", function () { askFor(ui.askVideo, "video"); });
+  ui.askVoice.addEventListener("click", function () { askFor(ui.askVoice, "voice"); });
+  ui.askScreen.addEventListener("click", function () { askFor(ui.askScreen, "screen", "customer"); });
+
   // ------------------------------------------------------------------ buttons
 
   ui.leave.addEventListener("click", function () {
@@ -420,6 +508,7 @@
   });
 
   ui.newChat.addEventListener("click", function () {
+    if (call) call.setEnabled(false);
     LD.storageSet(storage, STORE_KEY, null);
     socket.stop();
     location.reload();
