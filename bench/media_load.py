@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import secrets
@@ -442,7 +443,14 @@ async def ramp(
             await asyncio.sleep(args.settle)
             if not proc.alive():
                 raise RuntimeError(f"{proc.name} died:\n{proc.tail()}")
-            res = await measure(target, proc, http, base, loads, direct, args.window)
+            # the load generator's own collector pauses must not show up as lost frames
+            gc.collect()
+            gc.freeze()
+            gc.disable()
+            try:
+                res = await measure(target, proc, http, base, loads, direct, args.window)
+            finally:
+                gc.enable()
             results.append(res)
             log(
                 f"  N={n}: server CPU {res['server_cpu_pct']:.0f}% "
