@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 ARGS   ?=
 CODE   := $(wildcard signaling visual recorder transcribe web tests bench)
 
-.PHONY: run test setup test-deps lint format unit integration browser bench clean
+.PHONY: run test setup test-deps lint format unit integration browser bench bench-media clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ browser: setup test-deps
 ## Benchmarks print figures; they are not pass/fail tests.
 bench: setup test-deps
 	$(BIN)/python bench/chat_load.py $(ARGS)
+
+## The media benchmark: forwarding vs a decode + re-encode relay (bench/README.md).
+bench-media: setup
+	$(BIN)/python bench/media_load.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info livedesk-data

@@ -82,7 +82,7 @@ class Stream:
         self.kind = kind
         self.track = track
         self.received: Received | None = None
-        self.sent_at: dict[bytes, float] = {}
+        self.sent_at: dict[bytes, list[float]] = {}  # a looping clip sends each frame again
 
     @property
     def sent(self) -> int:
@@ -100,7 +100,7 @@ def clip_track(clip: Clip, stream_holder: list[Stream], *, timed: bool) -> ClipT
     def on_sent(data: bytes, at: float) -> None:
         s = holder.get("s")
         if s is not None and timed:
-            s.sent_at[frame_digest(data)] = at
+            s.sent_at.setdefault(frame_digest(data), []).append(at)
 
     track = ClipTrack(clip, on_sent=on_sent if timed else None)
     stream = Stream(clip.kind, track)
@@ -330,8 +330,11 @@ def latencies_ms(streams: list[Stream], since: float) -> list[float]:
         if s.received is None or not s.sent_at:
             continue
         for digest, arrived in zip(s.received.digests, s.received.arrivals, strict=False):
-            sent = s.sent_at.get(digest)
-            if sent is not None and arrived >= since:
+            if arrived < since:
+                continue
+            # the latest send of this frame before it arrived (the clip loops)
+            sent = max((t for t in s.sent_at.get(digest, ()) if t <= arrived), default=None)
+            if sent is not None:
                 out.append((arrived - sent) * 1000)
     return out
 
