@@ -12,6 +12,9 @@ Tests, benchmarks and demo bots use it::
 other message lands in ``inbox``; ``wait_for`` pops the first one that matches.
 The client tracks the last ``seq`` per session and resumes from it on
 ``reconnect()``, so a reconnect neither loses nor repeats events.
+
+Media (peer connections, publishing clips, counting received frames) is in
+:mod:`signaling.client_media`; ``media_client()`` returns its ``MediaClient``.
 """
 
 from __future__ import annotations
@@ -336,3 +339,13 @@ class StaffClient(_Client):
         return await self.request(
             "chat.send", session=session, text=text, client_msg_id=client_msg_id or uuid.uuid4().hex
         )
+
+
+def media_client() -> type:
+    """The media side of this client (``signaling.client_media.MediaClient``).
+
+    It lives in its own module so that chat-only users do not import aiortc.
+    """
+    from signaling.client_media import MediaClient
+
+    return MediaClient

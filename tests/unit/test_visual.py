@@ -253,3 +253,37 @@ async def test_a_keyframe_request_names_the_media_ssrc_not_the_retransmission_on
     receiver = Receiver()
     assert await seam.request_keyframe(receiver)  # type: ignore[arg-type]
     assert receiver.sent == [2751221961]
+
+
+def test_a_clip_can_be_read_from_a_webm_file_with_its_packets_untouched(tmp_path):
+    """Clients can publish a recorded file as it is: the packets are not re-encoded."""
+    from fractions import Fraction
+
+    import av
+
+    from visual.sources import clip_from_file, frame_digest, synthetic_video
+
+    made = synthetic_video(seconds=1, width=160, height=120, bitrate=100_000)
+    path = tmp_path / "clip.webm"
+    with av.open(str(path), "w", format="webm") as out:
+        stream = out.add_stream("libvpx", rate=30)
+        stream.width, stream.height = 160, 120
+        for i, f in enumerate(made.frames):
+            packet = av.Packet(f.data)
+            packet.stream = stream
+            packet.pts = packet.dts = i
+            packet.time_base = stream.time_base = Fraction(1, 30)
+            if f.keyframe:
+                packet.is_keyframe = True
+            out.mux(packet)
+    clip = clip_from_file(path, "video")
+    assert (clip.kind, clip.codec, clip.clock_rate, clip.frame_ticks) == (
+        "video",
+        "VP8",
+        90_000,
+        3000,
+    )
+    assert [frame_digest(f.data) for f in clip.frames] == [
+        frame_digest(f.data) for f in made.frames
+    ]
+    assert clip.frames[0].keyframe
