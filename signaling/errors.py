@@ -24,6 +24,7 @@ ERROR_CODES: dict[str, str] = {
     "origin": "the Origin header is not on the allowlist",
     "policy": "refused by the entry's access rules; `reason` names the rule",
     "consent": "a media source was sent without an agreed channel for it",
+    "recording_state": "recording is not in a state that allows this",
     "bad_sdp": "the SDP offer is malformed or offers nothing the server can use",
     "internal": "an unexpected server error; it was logged",
 }

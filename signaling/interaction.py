@@ -159,6 +159,24 @@ class Event(msgspec.Struct, frozen=True):
     data: dict[str, Any] = {}
 
 
+class RecordingState(StrEnum):
+    ASKING = "asking"
+    RECORDING = "recording"
+    PAUSED = "paused"
+    DECLINED = "declined"
+    STOPPED = "stopped"
+
+
+class RecordingStatus(msgspec.Struct, frozen=True):
+    """Whether the session is being recorded, and who has agreed to it."""
+
+    state: RecordingState
+    requested_by: Role
+    changed_at: float
+    consents: dict[str, bool] = {}
+    """Side (``customer``, ``agent``) -> agreed; recording starts when both have."""
+
+
 class Interaction(msgspec.Struct, frozen=True):
     """The live record of one support session."""
 
@@ -181,6 +199,7 @@ class Interaction(msgspec.Struct, frozen=True):
     # agent id -> time until which routing must not offer this session to them again
     skipped: dict[str, float] = {}
     channels: dict[str, ChannelStatus] = {}
+    recording: RecordingStatus | None = None
     recent_client_ids: tuple[str, ...] = ()
     transfers: int = 0
     disposition: str = ""
@@ -269,6 +288,26 @@ class StopChannel(msgspec.Struct, frozen=True, tag="channel_stop"):
     channel: Channel
 
 
+class RequestRecording(msgspec.Struct, frozen=True, tag="recording_request"):
+    """The agent starts recording (``on_request``), or the system does (``always``)."""
+
+
+class RespondRecording(msgspec.Struct, frozen=True, tag="recording_respond"):
+    accept: bool
+
+
+class PauseRecording(msgspec.Struct, frozen=True, tag="recording_pause"):
+    pass
+
+
+class ResumeRecording(msgspec.Struct, frozen=True, tag="recording_resume"):
+    pass
+
+
+class StopRecording(msgspec.Struct, frozen=True, tag="recording_stop"):
+    pass
+
+
 class Note(msgspec.Struct, frozen=True, tag="note"):
     """A timeline entry with no state change: media plane reports and bot answers.
 
@@ -295,6 +334,11 @@ Command = (
     | ActivateChannel
     | StopChannel
     | Note
+    | RequestRecording
+    | RespondRecording
+    | PauseRecording
+    | ResumeRecording
+    | StopRecording
 )
 
 # ---------------------------------------------------------------- creation
@@ -827,6 +871,100 @@ def _note(
     return inter, events
 
 
+# ---------------------------------------------------------------- recording consent
+#
+# Nobody is recorded without agreeing: a request (by the agent, or by the system when
+# the entry records always) asks both sides; the asking side's agent agrees by asking.
+# Recording starts when both sides have agreed; one refusal ends the request.
+
+
+def _recording(inter: Interaction, *states: RecordingState) -> RecordingStatus:
+    rec = inter.recording
+    if rec is None or rec.state not in states:
+        now_state = rec.state.value if rec else "off"
+        raise InteractionError("recording_state", f"recording is {now_state}")
+    return rec
+
+
+def _set_recording(inter: Interaction, rec: RecordingStatus) -> Interaction:
+    return msgspec.structs.replace(inter, recording=rec)
+
+
+def _request_recording(
+    inter: Interaction, cmd: RequestRecording, actor: Actor, now: float
+) -> tuple[Interaction, list[Event]]:
+    _need_role(actor, *SERVING, Role.SYSTEM)
+    if actor.role != Role.SYSTEM:
+        _need_participant(inter, actor)
+    _need_state(inter, SessionState.ACTIVE)
+    cur = inter.recording
+    if cur is not None and cur.state in (
+        RecordingState.ASKING,
+        RecordingState.RECORDING,
+        RecordingState.PAUSED,
+    ):
+        raise InteractionError("recording_state", f"recording is already {cur.state.value}")
+    consents = {"agent": True} if actor.role in SERVING else {}
+    rec = RecordingStatus(RecordingState.ASKING, actor.role, now, consents)
+    return _set_recording(inter, rec), [_event("recording.requested", actor, now)]
+
+
+def _respond_recording(
+    inter: Interaction, cmd: RespondRecording, actor: Actor, now: float
+) -> tuple[Interaction, list[Event]]:
+    _need_role(actor, Role.CUSTOMER, *SERVING)
+    _need_participant(inter, actor)
+    rec = _recording(inter, RecordingState.ASKING)
+    side = side_of(actor.role)
+    if side in rec.consents:
+        raise InteractionError("recording_state", "you have already answered")
+    consents = {**rec.consents, side: cmd.accept}
+    if not cmd.accept:
+        declined = RecordingStatus(RecordingState.DECLINED, rec.requested_by, now, consents)
+        return _set_recording(inter, declined), [
+            _event("recording.declined", actor, now, side=side)
+        ]
+    events = [_event("recording.consented", actor, now, side=side)]
+    if all(consents.get(s) for s in SIDES):
+        started = RecordingStatus(RecordingState.RECORDING, rec.requested_by, now, consents)
+        events.append(_event("recording.started", SYSTEM, now))
+        return _set_recording(inter, started), events
+    return _set_recording(inter, msgspec.structs.replace(rec, consents=consents)), events
+
+
+def _pause_recording(
+    inter: Interaction, cmd: PauseRecording, actor: Actor, now: float
+) -> tuple[Interaction, list[Event]]:
+    _need_role(actor, *SERVING)
+    _need_participant(inter, actor)
+    rec = _recording(inter, RecordingState.RECORDING)
+    paused = msgspec.structs.replace(rec, state=RecordingState.PAUSED, changed_at=now)
+    return _set_recording(inter, paused), [_event("recording.paused", actor, now)]
+
+
+def _resume_recording(
+    inter: Interaction, cmd: ResumeRecording, actor: Actor, now: float
+) -> tuple[Interaction, list[Event]]:
+    _need_role(actor, *SERVING)
+    _need_participant(inter, actor)
+    rec = _recording(inter, RecordingState.PAUSED)
+    resumed = msgspec.structs.replace(rec, state=RecordingState.RECORDING, changed_at=now)
+    return _set_recording(inter, resumed), [
+        _event("recording.resumed", actor, now, paused_s=round(now - rec.changed_at, 3))
+    ]
+
+
+def _stop_recording(
+    inter: Interaction, cmd: StopRecording, actor: Actor, now: float
+) -> tuple[Interaction, list[Event]]:
+    _need_role(actor, *SERVING, Role.SYSTEM)
+    if actor.role != Role.SYSTEM:
+        _need_participant(inter, actor)
+    rec = _recording(inter, RecordingState.ASKING, RecordingState.RECORDING, RecordingState.PAUSED)
+    stopped = msgspec.structs.replace(rec, state=RecordingState.STOPPED, changed_at=now)
+    return _set_recording(inter, stopped), [_event("recording.stopped", actor, now)]
+
+
 _HANDLERS: dict[type, Any] = {
     Offer: _offer,
     ExpireOffer: _expire_offer,
@@ -843,4 +981,9 @@ _HANDLERS: dict[type, Any] = {
     ActivateChannel: _activate_channel,
     StopChannel: _stop_channel,
     Note: _note,
+    RequestRecording: _request_recording,
+    RespondRecording: _respond_recording,
+    PauseRecording: _pause_recording,
+    ResumeRecording: _resume_recording,
+    StopRecording: _stop_recording,
 }
