@@ -26,16 +26,7 @@ from signaling.interaction import (
     new_interaction,
 )
 
-NOW = 1_700_000_000.0
-CUSTOMER = Actor(Role.CUSTOMER, "cust-1", "Kim")
-AGENT = Actor(Role.AGENT, "agent-a", "Ann")
-
-
-def active() -> Interaction:
-    inter, _ = new_interaction(session_id="s1", entry="demo", customer=CUSTOMER, now=NOW)
-    inter, _ = handle(inter, Offer("agent-a", "Ann", NOW + 20), SYSTEM, NOW)
-    inter, _ = handle(inter, Accept(), AGENT, NOW + 1)
-    return inter
+from .active_session import AGENT, CUSTOMER, NOW, active
 
 
 def agreed(inter: Interaction, channel: Channel, asker: Actor, **kw: str) -> Interaction:
