@@ -222,12 +222,19 @@ class Desk:
             if faq is not None:
                 note = ix.Note("bot.answer", {"text": faq.answer, "faq": rules.faq.index(faq)})
                 inter, _ = await self.apply(inter.id, note, ix.BOT)
-            running = {
+            # not what is already on offer or running, nor what the customer turned down
+            skip = {
                 name
                 for name, st in inter.channels.items()
-                if st.state in (ChannelState.OFFERED, ChannelState.ACCEPTED, ChannelState.ACTIVE)
+                if st.state
+                in (
+                    ChannelState.OFFERED,
+                    ChannelState.ACCEPTED,
+                    ChannelState.ACTIVE,
+                    ChannelState.DECLINED,
+                )
             }
-            proposal = escalation.propose(rules, text, open_channels=running)
+            proposal = escalation.propose(rules, text, open_channels=skip)
             if proposal is None:
                 return
             from signaling.policy import Claims

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from signaling.client import RequestFailed
+from signaling.keys import ARCHIVE
 
 from .conftest import StartDesk
 from .test_media import accepted_pair, wait_kind
@@ -74,8 +75,15 @@ async def test_a_customer_declining_the_bot_is_logged_and_the_bot_does_not_nag(
     await customer.request("channel.respond", session=sid, channel="video", accept=False)
     declined = await wait_kind(agent, sid, "channel.declined")
     assert declined["data"] == {"channel": "video", "origin": "bot"}
+    await desk.app[ARCHIVE].flush()  # the archive writes from its own thread
     archived = [kind for _, kind, _ in desk.archive_events(sid)]
     assert "channel.declined" in archived
+    await customer.say("really, the part is broken")
+    await customer.say("anyone?")
+    await agent.wait_for(
+        lambda m: m.get("type") == "event" and m["event"]["data"].get("text") == "anyone?"
+    )
+    assert len(offered(agent, sid)) == 1  # asked once; a no is a no
 
 
 async def test_while_queued_the_bot_notes_a_suggestion_for_the_agent(start_desk: StartDesk):
