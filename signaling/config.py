@@ -15,7 +15,7 @@ import tomllib
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 
@@ -119,6 +119,30 @@ class BotConfig(_Section):
     faq: list[FaqConfig] = []
 
 
+RecordingMode = Literal["always", "on_request", "never"]
+
+
+class RecordingPolicyConfig(_Section):
+    """When an entry's sessions are recorded. Consent always comes first, whatever the mode.
+
+    ``always``: the server asks both sides as soon as an agent joins; ``on_request``: the
+    agent asks; ``never``: no recording. ``tiers`` overrides the mode per customer tier.
+    """
+
+    mode: RecordingMode = "on_request"
+    tiers: dict[str, RecordingMode] = {}
+    on_decline: Literal["continue", "chat_only"] = "continue"
+    """A customer who declines: the session goes on unrecorded, or in chat only."""
+    retention_days: Annotated[int, msgspec.Meta(ge=0, le=36500)] = 30  # 0: keep for good
+    tier_retention_days: dict[str, Annotated[int, msgspec.Meta(ge=0, le=36500)]] = {}
+
+    def mode_for(self, tier: str) -> str:
+        return self.tiers.get(tier, self.mode)
+
+    def retention_days_for(self, tier: str) -> int:
+        return self.tier_retention_days.get(tier, self.retention_days)
+
+
 class EntryConfig(_Section):
     """One entry point: a link or widget placement, with its access rules (docs/access.md)."""
 
@@ -139,6 +163,7 @@ class EntryConfig(_Section):
     max_wait_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0
     site_origins: list[str] = []  # company sites whose pages may embed the widget (CORS)
     bot: BotConfig = msgspec.field(default_factory=BotConfig)
+    recording: RecordingPolicyConfig = msgspec.field(default_factory=RecordingPolicyConfig)
 
     def policy(self) -> EntryPolicy:
         """The pure policy module's view of these rules."""

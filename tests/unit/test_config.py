@@ -579,3 +579,41 @@ def test_turn_errors_never_echo_the_secret_or_a_credential():
         }
     )
     assert TURN_SECRET not in str(err) and "pw-77" not in str(err)
+
+
+def test_recording_policy_per_entry_and_tier():
+    cfg = from_dict(
+        {
+            "entries": {
+                "shop": {
+                    "recording": {
+                        "mode": "never",
+                        "tiers": {"premium": "always"},
+                        "on_decline": "chat_only",
+                        "retention_days": 30,
+                        "tier_retention_days": {"premium": 365},
+                    }
+                }
+            }
+        }
+    )
+    rec = cfg.entries["shop"].recording
+    assert (rec.mode_for("standard"), rec.mode_for("premium")) == ("never", "always")
+    assert (rec.retention_days_for("standard"), rec.retention_days_for("premium")) == (30, 365)
+    assert rec.on_decline == "chat_only"
+    assert from_dict({}).entries["demo"].recording.mode_for("standard") == "on_request"
+
+
+@pytest.mark.parametrize(
+    ("recording", "key"),
+    [
+        ({"mode": "sometimes"}, "entries.shop.recording.mode"),
+        ({"tiers": {"premium": "maybe"}}, "entries.shop.recording.tiers[...]"),
+        ({"retention_days": -1}, "entries.shop.recording.retention_days"),
+        ({"on_decline": "hang_up"}, "entries.shop.recording.on_decline"),
+    ],
+)
+def test_a_bad_recording_policy_names_its_key(recording: dict, key: str):
+    with pytest.raises(ConfigError) as err:
+        from_dict({"entries": {"shop": {"recording": recording}}})
+    assert err.value.key == key
