@@ -34,8 +34,6 @@ from visual.sources import ClipTrack, frame_digest
 if TYPE_CHECKING:
     from signaling.client import _Client
 
-SOURCE_KIND = {"mic": "audio", "camera": "video", "screen": "video"}
-
 
 @dataclass
 class Received:

@@ -19,9 +19,9 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from signaling import interaction as ix
 from signaling import protocol as p
 from signaling.auth import PERMISSIONS, AuthError, Participant, StaffRole, read_participant
+from signaling.desk import session_claims
 from signaling.errors import InteractionError, LivedeskError, ProtocolError
 from signaling.interaction import Actor, Role, SessionState
-from signaling.policy import Claims
 from signaling.ratelimit import TokenBucket
 from signaling.store.base import Envelope, StoredEvent
 
@@ -467,7 +467,7 @@ class Connection:
             raise InteractionError("not_found", f"no session {session_id}")
         if inter.entry not in self.desk.cfg.entries:
             return  # an entry removed from the config since: the session may finish
-        claims = Claims(tier=inter.tier, authenticated=not inter.customer_id.startswith("anon_"))
+        claims = session_claims(inter)
         await self.desk.require_open(
             inter.entry,
             channel,

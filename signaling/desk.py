@@ -48,6 +48,13 @@ class ConsoleSnapshot(NamedTuple):
 OPEN_STATES = (SessionState.QUEUED, SessionState.OFFERED, SessionState.ACTIVE, SessionState.WRAP_UP)
 
 
+def session_claims(inter: Interaction) -> Claims:
+    """What the entry rules know of a session's customer: the tier it started with."""
+    from signaling.policy import Claims
+
+    return Claims(tier=inter.tier, authenticated=not inter.customer_id.startswith("anon_"))
+
+
 AfterApply = Callable[[Interaction, list[StoredEvent]], Awaitable[None]]
 
 
@@ -237,11 +244,7 @@ class Desk:
             proposal = escalation.propose(rules, text, open_channels=skip)
             if proposal is None:
                 return
-            from signaling.policy import Claims
-
-            claims = Claims(
-                tier=inter.tier, authenticated=not inter.customer_id.startswith("anon_")
-            )
+            claims = session_claims(inter)
             decision = (await self.decide(inter.entry, inter.page, claims)).get(proposal.channel)
             if decision is None or not decision.open:
                 log.info(
