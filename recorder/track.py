@@ -30,6 +30,8 @@ from typing import Any, NamedTuple
 
 import av
 
+from recorder.layout import span_s
+
 log = logging.getLogger("livedesk.recorder")
 
 _CODECS = {"VP8": "libvpx", "OPUS": "libopus"}
@@ -63,9 +65,7 @@ class TrackStats:
 
     @property
     def duration_s(self) -> float:
-        if self.first_ms is None or self.last_ms is None:
-            return 0.0
-        return (self.last_ms - self.first_ms) / 1000
+        return span_s(self.first_ms, self.last_ms)
 
 
 def vp8_size(data: bytes) -> tuple[int, int] | None:

@@ -11,7 +11,7 @@ import jinja2
 from aiohttp import web
 
 import web as web_assets
-from signaling import __version__, entry_api, http_api, link_api, pages
+from signaling import __version__, entry_api, http_api, link_api, pages, recording_api
 from signaling.archive import Archive
 from signaling.config import Config
 from signaling.desk import Desk
@@ -26,6 +26,8 @@ from signaling.keys import (
     MEDIA,
     METRICS,
     NODE,
+    RECORDING,
+    RECORDING_JOBS,
     SECRET,
     STORE,
     TEMPLATES,
@@ -34,6 +36,8 @@ from signaling.looplag import LoopLag
 from signaling.media import MediaService
 from signaling.metrics import Metrics
 from signaling.node import Node
+from signaling.recording import RecordingService, load_recording_key
+from signaling.recording_jobs import RecordingJobs
 from signaling.store import open_store
 from signaling.ws import ws_handler
 
@@ -50,6 +54,11 @@ STATUS_BY_CODE = {
     "wrong_state": 409,
     "not_assigned": 409,
     "channel_state": 409,
+    "recording_state": 409,
+    "recording_off": 409,
+    "recording_required": 409,
+    "consent": 403,
+    "bad_range": 416,
     "capacity": 409,
     "conflict": 409,
     "rate_limited": 429,
@@ -140,6 +149,7 @@ def create_app(
     app.router.add_post("/api/links", link_api.create_link)
     app.router.add_post("/api/cases", link_api.open_case)
     app.router.add_post("/api/fallbacks/{id}/handled", http_api.fallback_handled)
+    recording_api.routes(app)
     app.router.add_get("/ws", ws_handler)
     app.router.add_get("/", pages.index)
     app.router.add_get("/l/{entry}", pages.customer_page)
@@ -175,12 +185,19 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     lag.start()
     media = app[MEDIA] = node.media = MediaService(desk, cfg.media)
     await media.start()
+    recording = RecordingService(desk, media, cfg, kek=load_recording_key(cfg))
+    app[RECORDING] = node.recording = recording
+    await recording.start()
+    jobs = app[RECORDING_JOBS] = RecordingJobs(recording)
+    await jobs.start()
     await node.start()
     await desk.start()
     try:
         yield
     finally:
         await lag.close()
+        await jobs.close()
+        await recording.close()
         await media.close()
         await node.close()
         await desk.close()

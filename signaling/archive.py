@@ -115,6 +115,69 @@ MIGRATIONS: Sequence[str] = (
     );
     CREATE INDEX fallbacks_open ON fallbacks(handled_at, created_at);
     """,
+    # 4: recordings, their tracks, and background jobs (review rendering, transcription)
+    """
+    CREATE TABLE recordings (
+        session_id TEXT PRIMARY KEY,
+        entry TEXT NOT NULL,
+        tier TEXT NOT NULL DEFAULT '',
+        agent_id TEXT NOT NULL DEFAULT '',
+        agent_name TEXT NOT NULL DEFAULT '',
+        customer_name TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL,
+        interrupted INTEGER NOT NULL DEFAULT 0,
+        started_at REAL NOT NULL,
+        ended_at REAL,
+        duration_s REAL NOT NULL DEFAULT 0,
+        paused_s REAL NOT NULL DEFAULT 0,
+        bytes INTEGER NOT NULL DEFAULT 0,
+        tracks INTEGER NOT NULL DEFAULT 0,
+        dropped INTEGER NOT NULL DEFAULT 0,
+        review_bytes INTEGER NOT NULL DEFAULT 0,
+        review_duration_s REAL NOT NULL DEFAULT 0,
+        render_error TEXT NOT NULL DEFAULT '',
+        sealed INTEGER NOT NULL DEFAULT 0,
+        retention_until REAL,
+        expired_at REAL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX recordings_started ON recordings(started_at);
+    CREATE INDEX recordings_state ON recordings(state);
+    CREATE INDEX recordings_retention ON recordings(retention_until);
+    CREATE TABLE recording_tracks (
+        id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        side TEXT NOT NULL,
+        name TEXT NOT NULL,
+        source TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        codec TEXT NOT NULL,
+        file TEXT NOT NULL,
+        state TEXT NOT NULL,
+        opened_at REAL NOT NULL,
+        frames INTEGER NOT NULL DEFAULT 0,
+        bytes INTEGER NOT NULL DEFAULT 0,
+        dropped INTEGER NOT NULL DEFAULT 0,
+        first_ms INTEGER,
+        last_ms INTEGER,
+        sealed INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX recording_tracks_session ON recording_tracks(session_id);
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        progress REAL NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        error TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        UNIQUE (kind, session_id)
+    );
+    CREATE INDEX jobs_state ON jobs(state, created_at);
+    """,
 )
 
 

@@ -28,9 +28,24 @@ LINK_REFUSED = "link.refused"  # reason: a LinkError reason (expired, used, tamp
 ENTRY_REFUSED = "entry.refused"  # reason: the entry policy's reason code
 FALLBACK_CALLBACK = "fallback.callback"
 FALLBACK_MESSAGE = "fallback.message"
+RECORDING_CONSENT = "recording.consent"  # reason: requested, consented, declined
+RECORDING_ACCESS = "recording.access"  # who fetched which recording file
+RECORDING_EXPIRED = "recording.expired"  # media deleted past retention
+RECORDING_INTERRUPTED = "recording.interrupted"  # found unfinished at start-up
 
 KINDS: frozenset[str] = frozenset(
-    {LINK_ISSUED, LINK_USED, LINK_REFUSED, ENTRY_REFUSED, FALLBACK_CALLBACK, FALLBACK_MESSAGE}
+    {
+        LINK_ISSUED,
+        LINK_USED,
+        LINK_REFUSED,
+        ENTRY_REFUSED,
+        FALLBACK_CALLBACK,
+        FALLBACK_MESSAGE,
+        RECORDING_CONSENT,
+        RECORDING_ACCESS,
+        RECORDING_EXPIRED,
+        RECORDING_INTERRUPTED,
+    }
 )
 
 MAX_TEXT = 256

@@ -41,9 +41,9 @@ class StaffRole(StrEnum):
 # what each staff role may do; handlers check these names, never the role string
 PERMISSIONS: dict[StaffRole, frozenset[str]] = {
     StaffRole.AGENT: frozenset({"console", "serve"}),
-    StaffRole.SUPERVISOR: frozenset({"console", "serve", "supervise"}),
-    StaffRole.QA: frozenset({"review"}),
-    StaffRole.ADMIN: frozenset({"console", "supervise", "review", "admin"}),
+    StaffRole.SUPERVISOR: frozenset({"console", "serve", "supervise", "recordings"}),
+    StaffRole.QA: frozenset({"review", "recordings"}),
+    StaffRole.ADMIN: frozenset({"console", "supervise", "review", "recordings", "admin"}),
 }
 
 

@@ -226,6 +226,28 @@ class MediaConfig(_Section):
     media_failure_grace_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
 
 
+class RecordingConfig(_Section):
+    """Where and how recordings are kept and served (per-entry policy: entries.X.recording)."""
+
+    agent_access: bool = False
+    """Agents may fetch the recordings of their own sessions (QA, supervisors, admins always)."""
+    encryption_key_file: str = ""
+    """A 32-byte key (base64 or hex) that wraps each media file's own key; empty: plain files."""
+    queue_frames: Annotated[int, msgspec.Meta(gt=0, le=100_000)] = 256
+    """Frames waiting for the disk per track before the recorder drops (and counts) them."""
+    cluster_ms: Annotated[int, msgspec.Meta(ge=20, le=5000)] = 250
+    """At most this much media is lost when the process is killed."""
+    render: bool = True
+    """Make the side-by-side review rendering and thumbnails after each recording."""
+    render_fps: Annotated[int, msgspec.Meta(ge=1, le=30)] = 15
+    render_width: Annotated[int, msgspec.Meta(ge=320, le=3840, multiple_of=2)] = 1280
+    render_height: Annotated[int, msgspec.Meta(ge=180, le=2160, multiple_of=2)] = 720
+    render_workers: Annotated[int, msgspec.Meta(ge=1, le=16)] = 1
+    render_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 3600.0
+    retention_check_s: Annotated[float, msgspec.Meta(gt=0)] = 3600.0
+    """How often recordings past their retention are looked for."""
+
+
 class LinkKeyConfig(_Section):
     kid: str
     secret: str
@@ -254,6 +276,7 @@ class Config(_Section):
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
     links: LinksConfig = msgspec.field(default_factory=LinksConfig)
     media: MediaConfig = msgspec.field(default_factory=MediaConfig)
+    recording: RecordingConfig = msgspec.field(default_factory=RecordingConfig)
     testing: TestingConfig = msgspec.field(default_factory=TestingConfig)
     entries: dict[EntryId, EntryConfig] = msgspec.field(default_factory=lambda: {"demo": _demo()})
 
@@ -323,6 +346,7 @@ ENV_ALIASES: dict[str, tuple[str, str]] = {
     "LIVEDESK_SECRET": ("server", "secret"),
     "LIVEDESK_CUSTOMER_TOKEN_SECRET": ("customer_tokens", "secret"),
     "LIVEDESK_TURN_SECRET": ("media", "turn_secret"),
+    "LIVEDESK_RECORDING_KEY_FILE": ("recording", "encryption_key_file"),
 }
 
 _SECTIONS = {
@@ -337,6 +361,7 @@ _SECTIONS = {
         ("auth", AuthConfig),
         ("links", LinksConfig),
         ("media", MediaConfig),
+        ("recording", RecordingConfig),
         ("testing", TestingConfig),
     )
 }

@@ -23,6 +23,7 @@ from signaling.desk import session_claims
 from signaling.errors import InteractionError, LivedeskError, ProtocolError
 from signaling.interaction import Actor, Role, SessionState
 from signaling.ratelimit import TokenBucket
+from signaling.recording import recording_view
 from signaling.store.base import Envelope, StoredEvent
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from signaling.desk import ConsoleSnapshot
     from signaling.media import MediaService
     from signaling.node import Node
+    from signaling.recording import RecordingService
 
 log = structlog.get_logger("livedesk.ws")
 
@@ -520,6 +522,36 @@ class Connection:
         self._session_of(msg.session)
         return await self._media().hangup(msg.session, self.actor)
 
+    # ------------------------------------------------------------ recording
+    def _recording(self) -> RecordingService:
+        if self.node.recording is None:  # pragma: no cover - the app always wires it
+            raise InteractionError("wrong_state", "recording is not enabled on this server")
+        return self.node.recording
+
+    async def _recording_request(self, msg: p.RecordingRequest) -> dict[str, Any]:
+        self._session_of(msg.session)
+        return await self._recording().request(msg.session, self.actor)
+
+    async def _recording_respond(self, msg: p.RecordingRespond) -> dict[str, Any]:
+        self._session_of(msg.session)
+        cmd = ix.RespondRecording(msg.accept)
+        return await self._recording().command(msg.session, cmd, self.actor)
+
+    async def _recording_pause(self, msg: p.RecordingPause) -> dict[str, Any]:
+        self._session_of(msg.session)
+        cmd = ix.PauseRecording()
+        return await self._recording().command(msg.session, cmd, self.actor)
+
+    async def _recording_resume(self, msg: p.RecordingResume) -> dict[str, Any]:
+        self._session_of(msg.session)
+        cmd = ix.ResumeRecording()
+        return await self._recording().command(msg.session, cmd, self.actor)
+
+    async def _recording_stop(self, msg: p.RecordingStop) -> dict[str, Any]:
+        self._session_of(msg.session)
+        cmd = ix.StopRecording()
+        return await self._recording().command(msg.session, cmd, self.actor)
+
 
 def _public_session(inter: ix.Interaction) -> dict[str, Any]:
     return {
@@ -530,6 +562,7 @@ def _public_session(inter: ix.Interaction) -> dict[str, Any]:
         "customer_name": inter.customer_name,
         "tier": inter.tier,
         "last_seq": inter.last_seq,
+        "recording": recording_view(inter),
     }
 
 
@@ -552,4 +585,9 @@ _HANDLERS: dict[type, Any] = {
     p.MediaOffer: Connection._media_offer,
     p.MediaMute: Connection._media_mute,
     p.MediaHangup: Connection._media_hangup,
+    p.RecordingRequest: Connection._recording_request,
+    p.RecordingRespond: Connection._recording_respond,
+    p.RecordingPause: Connection._recording_pause,
+    p.RecordingResume: Connection._recording_resume,
+    p.RecordingStop: Connection._recording_stop,
 }

@@ -25,6 +25,9 @@ ERROR_CODES: dict[str, str] = {
     "policy": "refused by the entry's access rules; `reason` names the rule",
     "consent": "a media source was sent without an agreed channel for it",
     "recording_state": "recording is not in a state that allows this",
+    "recording_off": "the entry's recording policy does not record this session",
+    "recording_required": "the customer declined a recording the entry requires beyond chat",
+    "bad_range": "the Range header cannot be satisfied",
     "bad_sdp": "the SDP offer is malformed or offers nothing the server can use",
     "internal": "an unexpected server error; it was logged",
 }

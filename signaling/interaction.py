@@ -95,6 +95,10 @@ MEDIA_NOTES = frozenset(
     }
 )
 BOT_NOTES = frozenset({"bot.answer", "bot.suggested"})
+RECORDING_NOTES = frozenset(
+    {"recording.finished", "recording.rendered", "recording.render_failed", "recording.failed"}
+)
+"""What the recorder reports (system only); allowed after the session has ended too."""
 
 
 class ChannelStatus(msgspec.Struct, frozen=True):
@@ -175,6 +179,17 @@ class RecordingStatus(msgspec.Struct, frozen=True):
     changed_at: float
     consents: dict[str, bool] = {}
     """Side (``customer``, ``agent``) -> agreed; recording starts when both have."""
+    required: bool = False
+    """The entry offers media only with recording: a customer who declines keeps chat only."""
+
+    @property
+    def chat_only(self) -> bool:
+        """The customer declined a recording the entry requires for voice, video and more."""
+        return (
+            self.required
+            and self.state == RecordingState.DECLINED
+            and not self.consents.get("customer", True)
+        )
 
 
 class Interaction(msgspec.Struct, frozen=True):
@@ -289,7 +304,12 @@ class StopChannel(msgspec.Struct, frozen=True, tag="channel_stop"):
 
 
 class RequestRecording(msgspec.Struct, frozen=True, tag="recording_request"):
-    """The agent starts recording (``on_request``), or the system does (``always``)."""
+    """The agent starts recording (``on_request``), or the system does (``always``).
+
+    ``required``: the entry's policy keeps a customer who declines to chat only.
+    """
+
+    required: bool = False
 
 
 class RespondRecording(msgspec.Struct, frozen=True, tag="recording_respond"):
@@ -393,12 +413,36 @@ def handle(
     inter: Interaction, cmd: Command, actor: Actor, now: float
 ) -> tuple[Interaction, list[Event]]:
     """Apply ``cmd`` asked by ``actor`` at ``now``. Raises InteractionError."""
-    if inter.state == SessionState.ENDED:
+    if inter.state == SessionState.ENDED and not (
+        isinstance(cmd, Note) and cmd.kind in RECORDING_NOTES and actor.role == Role.SYSTEM
+    ):
         raise InteractionError("wrong_state", "the session has ended")
     fn = _HANDLERS.get(type(cmd))
     if fn is None:  # pragma: no cover - every Command member has a handler
         raise InteractionError("bad_message", f"unknown command {type(cmd).__name__}")
-    return fn(inter, cmd, actor, now)
+    new, events = fn(inter, cmd, actor, now)
+    return _recording_follows_session(new, events, now)
+
+
+_RUNNING_RECORDING = (RecordingState.ASKING, RecordingState.RECORDING, RecordingState.PAUSED)
+
+
+def _recording_follows_session(
+    inter: Interaction, events: list[Event], now: float
+) -> tuple[Interaction, list[Event]]:
+    """Recording (or a pending request) stops when the session leaves its active state:
+    wrap-up, end, or a transfer back to the queue."""
+    rec = inter.recording
+    if inter.state in (SessionState.ACTIVE, SessionState.OFFERED) or rec is None:
+        return inter, events
+    if rec.state not in _RUNNING_RECORDING:
+        return inter, events
+    stopped = msgspec.structs.replace(rec, state=RecordingState.STOPPED, changed_at=now)
+    reason = f"session {inter.state.value}"
+    return _set_recording(inter, stopped), [
+        *events,
+        _event("recording.stopped", SYSTEM, now, reason=reason),
+    ]
 
 
 def _event(kind: str, actor: Actor, now: float, **data: Any) -> Event:
@@ -759,6 +803,15 @@ def _channel_guard(inter: Interaction, actor: Actor, channel: Channel) -> None:
         raise InteractionError("channel_state", f"{channel.value} is always on for the session")
 
 
+def _not_chat_only(inter: Interaction) -> None:
+    if inter.recording is not None and inter.recording.chat_only:
+        raise InteractionError(
+            "recording_required",
+            "this entry offers voice, video, screen and co-browse only when recorded; "
+            "the customer declined recording, so the session stays in chat",
+        )
+
+
 def _set_channel(inter: Interaction, channel: Channel, st: ChannelStatus) -> Interaction:
     return msgspec.structs.replace(inter, channels={**inter.channels, channel.value: st})
 
@@ -767,6 +820,7 @@ def _request_channel(
     inter: Interaction, cmd: RequestChannel, actor: Actor, now: float
 ) -> tuple[Interaction, list[Event]]:
     _channel_guard(inter, actor, cmd.channel)
+    _not_chat_only(inter)
     cur = inter.channels.get(cmd.channel.value)
     if cur is not None and cur.state in (
         ChannelState.OFFERED,
@@ -803,6 +857,8 @@ def _respond_channel(
     cur = inter.channels.get(cmd.channel.value)
     if cur is None or cur.state != ChannelState.OFFERED:
         raise InteractionError("channel_state", f"{cmd.channel.value} has not been offered")
+    if cmd.accept:
+        _not_chat_only(inter)
     if cur.requested_by == Role.BOT:
         if actor.role != Role.CUSTOMER:
             raise InteractionError("forbidden", "the customer answers the assistant's proposal")
@@ -858,6 +914,8 @@ def _note(
         _need_role(actor, Role.CUSTOMER, *SERVING, Role.SYSTEM)
         if actor.role != Role.SYSTEM:
             _need_participant(inter, actor)
+    elif cmd.kind in RECORDING_NOTES:
+        _need_role(actor, Role.SYSTEM)
     else:
         raise InteractionError("bad_message", f"no such note {cmd.kind!r}")
     events = [Event(cmd.kind, now, actor.role.value, actor.id, dict(cmd.data))]
@@ -905,8 +963,9 @@ def _request_recording(
     ):
         raise InteractionError("recording_state", f"recording is already {cur.state.value}")
     consents = {"agent": True} if actor.role in SERVING else {}
-    rec = RecordingStatus(RecordingState.ASKING, actor.role, now, consents)
-    return _set_recording(inter, rec), [_event("recording.requested", actor, now)]
+    rec = RecordingStatus(RecordingState.ASKING, actor.role, now, consents, cmd.required)
+    data = {"required": True} if cmd.required else {}
+    return _set_recording(inter, rec), [_event("recording.requested", actor, now, **data)]
 
 
 def _respond_recording(
@@ -920,13 +979,36 @@ def _respond_recording(
         raise InteractionError("recording_state", "you have already answered")
     consents = {**rec.consents, side: cmd.accept}
     if not cmd.accept:
-        declined = RecordingStatus(RecordingState.DECLINED, rec.requested_by, now, consents)
-        return _set_recording(inter, declined), [
-            _event("recording.declined", actor, now, side=side)
-        ]
+        declined = RecordingStatus(
+            RecordingState.DECLINED, rec.requested_by, now, consents, rec.required
+        )
+        new = _set_recording(inter, declined)
+        if not declined.chat_only:
+            return new, [_event("recording.declined", actor, now, side=side)]
+        # the entry offers media only when recorded: what is running stops, chat goes on
+        events = [_event("recording.declined", actor, now, side=side, chat_only=True)]
+        channels = dict(inter.channels)
+        for name, st in inter.channels.items():
+            running = (ChannelState.OFFERED, ChannelState.ACCEPTED, ChannelState.ACTIVE)
+            if Channel(name) not in UPGRADE_CHANNELS or st.state not in running:
+                continue
+            channels[name] = msgspec.structs.replace(st, state=ChannelState.STOPPED, changed_at=now)
+            events.append(
+                _event(
+                    "channel.stopped",
+                    SYSTEM,
+                    now,
+                    channel=name,
+                    origin=st.origin,
+                    reason="recording declined",
+                )
+            )
+        return msgspec.structs.replace(new, channels=channels), events
     events = [_event("recording.consented", actor, now, side=side)]
     if all(consents.get(s) for s in SIDES):
-        started = RecordingStatus(RecordingState.RECORDING, rec.requested_by, now, consents)
+        started = RecordingStatus(
+            RecordingState.RECORDING, rec.requested_by, now, consents, rec.required
+        )
         events.append(_event("recording.started", SYSTEM, now))
         return _set_recording(inter, started), events
     return _set_recording(inter, msgspec.structs.replace(rec, consents=consents)), events

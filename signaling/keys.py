@@ -13,6 +13,8 @@ from signaling.looplag import LoopLag
 from signaling.media import MediaService
 from signaling.metrics import Metrics
 from signaling.node import Node
+from signaling.recording import RecordingService
+from signaling.recording_jobs import RecordingJobs
 from signaling.store import Store
 
 CONFIG = web.AppKey("config", Config)
@@ -26,3 +28,5 @@ NODE = web.AppKey("node", Node)
 LOOP_LAG = web.AppKey("loop_lag", LoopLag)
 LINK_KEYS = web.AppKey("link_keys", LinkKeys)
 MEDIA = web.AppKey("media", MediaService)
+RECORDING = web.AppKey("recording", RecordingService)
+RECORDING_JOBS = web.AppKey("recording_jobs", RecordingJobs)

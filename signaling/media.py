@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import hashlib
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -73,6 +74,8 @@ class MediaService:
         self._actors: dict[tuple[str, str], Actor] = {}
         self._notes: asyncio.Queue[tuple[str, str, str, dict[str, Any]] | None] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
+        self.publication_watchers: list[Callable[[str], None]] = []
+        """Called with the session id whenever its publications change (the recorder)."""
 
     async def start(self) -> None:
         self.plane.start()
@@ -175,6 +178,11 @@ class MediaService:
     def _on_publications(self, session: str, pubs: list[dict[str, Any]]) -> None:
         msg = {"type": "media.publications", "session": session, "publications": pubs}
         self._notes.put_nowait((session, "", "ephemeral", msg))
+        for watcher in self.publication_watchers:
+            try:
+                watcher(session)
+            except Exception:  # the recorder failing must not stop the media
+                log.exception("publication watcher failed", session_id=session)
 
     async def _write_notes(self) -> None:
         """Log plane reports in the order they happened, one at a time."""

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from signaling.connection import Connection
     from signaling.desk import Desk
     from signaling.media import MediaService
+    from signaling.recording import RecordingService
 
 log = structlog.get_logger("livedesk.node")
 
@@ -34,6 +35,7 @@ class Node:
     def __init__(self, desk: Desk, *, debounce_s: float = 0.05) -> None:
         self.desk = desk
         self.media: MediaService | None = None
+        self.recording: RecordingService | None = None
         self.connections: set[Connection] = set()
         self._followers: dict[str, set[Connection]] = defaultdict(set)
         self._handlers: dict[str, Any] = {}

@@ -180,6 +180,34 @@ class MediaHangup(_Msg, tag="media.hangup", frozen=True):
     id: RequestId | None = None
 
 
+class RecordingRequest(_Msg, tag="recording.request", frozen=True):
+    """The agent asks both sides to agree to recording (entries with ``on_request``)."""
+
+    session: SessionId
+    id: RequestId | None = None
+
+
+class RecordingRespond(_Msg, tag="recording.respond", frozen=True):
+    session: SessionId
+    accept: bool
+    id: RequestId | None = None
+
+
+class RecordingPause(_Msg, tag="recording.pause", frozen=True):
+    session: SessionId
+    id: RequestId | None = None
+
+
+class RecordingResume(_Msg, tag="recording.resume", frozen=True):
+    session: SessionId
+    id: RequestId | None = None
+
+
+class RecordingStop(_Msg, tag="recording.stop", frozen=True):
+    session: SessionId
+    id: RequestId | None = None
+
+
 Inbound = (
     Hello
     | Ping
@@ -198,6 +226,11 @@ Inbound = (
     | ChannelRespond
     | ChannelStop
     | MediaConfig
+    | RecordingRequest
+    | RecordingRespond
+    | RecordingPause
+    | RecordingResume
+    | RecordingStop
     | MediaOffer
     | MediaMute
     | MediaHangup

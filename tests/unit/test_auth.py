@@ -90,8 +90,11 @@ def test_hashing_refuses_empty_and_overlong_passwords(password: str):
 def test_staff_roles_have_distinct_permissions():
     assert auth.PERMISSIONS[StaffRole.AGENT] == {"console", "serve"}
     assert "supervise" in auth.PERMISSIONS[StaffRole.SUPERVISOR]
-    assert auth.PERMISSIONS[StaffRole.QA] == {"review"}
+    assert auth.PERMISSIONS[StaffRole.QA] == {"review", "recordings"}
     assert "serve" not in auth.PERMISSIONS[StaffRole.ADMIN]
+    assert "recordings" not in auth.PERMISSIONS[StaffRole.AGENT]
+    for role in (StaffRole.SUPERVISOR, StaffRole.QA, StaffRole.ADMIN):
+        assert "recordings" in auth.PERMISSIONS[role]
 
 
 # ---------------------------------------------------------------- staff cookie

@@ -90,6 +90,23 @@ VALID: dict[str, tuple[dict[str, Any], Any]] = {
         p.MediaMute(session="s1", source="camera", muted=True),
     ),
     "media.hangup": ({"type": "media.hangup", "session": "s1"}, p.MediaHangup(session="s1")),
+    "recording.request": (
+        {"type": "recording.request", "session": "s1", "id": 4},
+        p.RecordingRequest(session="s1", id=4),
+    ),
+    "recording.respond": (
+        {"type": "recording.respond", "session": "s1", "accept": False},
+        p.RecordingRespond(session="s1", accept=False),
+    ),
+    "recording.pause": (
+        {"type": "recording.pause", "session": "s1"},
+        p.RecordingPause(session="s1"),
+    ),
+    "recording.resume": (
+        {"type": "recording.resume", "session": "s1"},
+        p.RecordingResume(session="s1"),
+    ),
+    "recording.stop": ({"type": "recording.stop", "session": "s1"}, p.RecordingStop(session="s1")),
 }
 
 

@@ -7,12 +7,21 @@ import pytest
 from signaling.errors import InteractionError
 from signaling.interaction import (
     SYSTEM,
+    Channel,
+    ChannelState,
+    Complete,
+    Leave,
+    Note,
     PauseRecording,
     RecordingState,
+    RequestChannel,
     RequestRecording,
+    RespondChannel,
     RespondRecording,
     ResumeRecording,
     StopRecording,
+    Transfer,
+    WrapUp,
     handle,
 )
 
@@ -79,3 +88,64 @@ def test_a_stopped_recording_can_be_asked_for_again():
     with pytest.raises(InteractionError) as err:
         handle(inter, RequestRecording(), AGENT, NOW + 6)
     assert err.value.code == "recording_state"
+
+
+def test_a_required_recording_declined_by_the_customer_keeps_the_session_in_chat():
+    inter, _ = handle(active(), RequestChannel(Channel.VIDEO), AGENT, NOW + 2)
+    inter, _ = handle(inter, RespondChannel(Channel.VIDEO, True), CUSTOMER, NOW + 3)
+    inter, [asked] = handle(inter, RequestRecording(required=True), SYSTEM, NOW + 4)
+    assert asked.data == {"required": True}
+    inter, _ = handle(inter, RespondRecording(True), AGENT, NOW + 5)
+    inter, events = handle(inter, RespondRecording(False), CUSTOMER, NOW + 6)
+    assert [(e.kind, e.data.get("channel")) for e in events] == [
+        ("recording.declined", None),
+        ("channel.stopped", "video"),
+    ]
+    assert events[0].data == {"side": "customer", "chat_only": True}
+    assert inter.channels["video"].state == ChannelState.STOPPED
+    assert inter.recording is not None and inter.recording.chat_only
+    for channel in (Channel.VOICE, Channel.VIDEO, Channel.SCREEN, Channel.COBROWSE):
+        with pytest.raises(InteractionError) as err:
+            handle(inter, RequestChannel(channel), AGENT, NOW + 7)
+        assert err.value.code == "recording_required"
+    # asked again and agreed this time: media may come back
+    inter, _ = handle(inter, RequestRecording(required=True), AGENT, NOW + 8)
+    inter, _ = handle(inter, RespondRecording(True), CUSTOMER, NOW + 9)
+    inter, [offered] = handle(inter, RequestChannel(Channel.VIDEO), AGENT, NOW + 10)
+    assert offered.kind == "channel.offered"
+
+
+def test_an_agent_who_declines_a_required_recording_does_not_cut_the_customer_to_chat():
+    inter, _ = handle(active(), RequestRecording(required=True), SYSTEM, NOW + 2)
+    inter, [ev] = handle(inter, RespondRecording(False), AGENT, NOW + 3)
+    assert ev.data == {"side": "agent"}
+    assert inter.recording is not None and not inter.recording.chat_only
+    handle(inter, RequestChannel(Channel.VIDEO), AGENT, NOW + 4)
+
+
+@pytest.mark.parametrize("ending", ["wrapup", "leave", "queue"])
+def test_recording_stops_when_the_session_leaves_its_active_state(ending: str):
+    inter, _ = handle(active(), RequestRecording(), AGENT, NOW + 2)
+    inter, _ = handle(inter, RespondRecording(True), CUSTOMER, NOW + 3)
+    cmd, actor = {
+        "wrapup": (WrapUp(), AGENT),
+        "leave": (Leave(), CUSTOMER),
+        "queue": (Transfer(to_skill="billing"), AGENT),
+    }[ending]
+    inter, events = handle(inter, cmd, actor, NOW + 9)
+    assert events[-1].kind == "recording.stopped"
+    assert events[-1].data["reason"].startswith("session ")
+    assert inter.recording is not None and inter.recording.state == RecordingState.STOPPED
+
+
+def test_only_the_system_notes_what_the_recorder_did_even_after_the_end():
+    inter, _ = handle(active(), WrapUp(), AGENT, NOW + 2)
+    inter, _ = handle(inter, Complete("solved"), AGENT, NOW + 3)
+    _, [ev] = handle(inter, Note("recording.rendered", {"duration_s": 12.0}), SYSTEM, NOW + 60)
+    assert ev.kind == "recording.rendered"
+    with pytest.raises(InteractionError) as err:
+        handle(inter, Note("recording.rendered", {}), AGENT, NOW + 61)
+    assert err.value.code == "wrong_state"
+    with pytest.raises(InteractionError) as err:
+        handle(inter, Note("media.published", {}), SYSTEM, NOW + 61)
+    assert err.value.code == "wrong_state"

@@ -315,6 +315,9 @@
       onChange: function () { self.renderUpgrade(); },
     });
     this.call.setEnabled(false);
+    this.recording = new LD.recording.Bar({
+      socket: socket, session: sid, side: "agent", root: r.recording,
+    });
     r["ask-voice"].addEventListener("click", function () { self.ask(r["ask-voice"], "voice"); });
     r["ask-video"].addEventListener("click", function () { self.ask(r["ask-video"], "video"); });
     r["ask-screen"].addEventListener("click", function () { self.ask(r["ask-screen"], "screen", "customer"); });
@@ -386,6 +389,7 @@
         break;
     }
     this.call.event(ev);
+    if (this.recording) this.recording.event(ev);
     if (ev.kind === "chat.message") {
       if (info.own) {
         this.dropFromOutbox(d.client_msg_id);
@@ -484,6 +488,7 @@
     r.state.hidden = s !== "wrap_up";
     this.pane.dataset.state = s;
     if (this.watched) r.composer.hidden = true;
+    if (this.recording) this.recording.setEnabled(mine && !this.watched);
     if (this.call) {
       this.call.setEnabled(mine && !this.watched);
       this.renderUpgrade();

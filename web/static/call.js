@@ -78,7 +78,7 @@
         return say("media.ev." + kind.slice(6), { who: whom, reason: d.reason || "" });
       }
       default:
-        return null;
+        return LD.recording ? LD.recording.describe(ev, side) : null;
     }
   }
 

@@ -37,6 +37,7 @@
     newChat: $("new-chat"),
     app: $("app"),
     call: $("call"),
+    recording: $("recording"),
     consent: $("consent"),
     upgrade: $("upgrade"),
     askVideo: $("ask-video"),
@@ -81,6 +82,7 @@
   var unread = 0;
   var baseTitle = document.title;
   var call = null;               // the session's voice, video and screen sharing
+  var recordingBar = null;       // the "Recording" indicator and consent question
   var offeredChannels = null;    // which upgrades this entry offers (null: not known yet)
 
   var view = new LD.ChatView(ui.log, {
@@ -143,6 +145,7 @@
     ui.dot.className = "presence-dot" + (state === "active" ? " presence-dot--on" : "");
     ui.statusText.hidden = state === "active" && !!agentName;
     if (call) call.setEnabled(state === "active");
+    if (recordingBar) recordingBar.setEnabled(state === "active");
     renderUpgrade();
     if (state === "new" || state === "waiting" || over) ui.statusText.textContent = t("customer.title");
     if (over) {
@@ -248,6 +251,7 @@
         break;
     }
     ensureCall().event(ev);
+    ensureRecording().event(ev);
     if (ev.kind === "chat.message") {
       if (info.own) {
         dropFromOutbox(d.client_msg_id);
@@ -426,6 +430,16 @@
 
   // ------------------------------------------------------------------ voice, video, screen
 
+  function ensureRecording() {
+    if (!recordingBar) {
+      recordingBar = new LD.recording.Bar({
+        socket: socket, session: record.session, side: "customer", root: ui.recording,
+      });
+      recordingBar.setEnabled(state === "active");
+    }
+    return recordingBar;
+  }
+
   function ensureCall() {
     if (!call) {
       call = new media.Call({
@@ -509,6 +523,7 @@
 
   ui.newChat.addEventListener("click", function () {
     if (call) call.setEnabled(false);
+    if (recordingBar) { recordingBar.setEnabled(false); recordingBar = null; }
     LD.storageSet(storage, STORE_KEY, null);
     socket.stop();
     location.reload();

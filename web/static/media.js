@@ -274,6 +274,14 @@
     return text;
   }
 
+  /** More strings for ``say`` (recording.js adds its own): {lang: {key: text}}. */
+  function addStrings(tables) {
+    Object.keys(tables).forEach(function (lang) {
+      TEXT[lang] = TEXT[lang] || {};
+      Object.keys(tables[lang]).forEach(function (key) { TEXT[lang][key] = tables[lang][key]; });
+    });
+  }
+
   function capitalize(text) {
     return text ? text.charAt(0).toUpperCase() + text.slice(1) : text;
   }
@@ -1166,6 +1174,7 @@
 
   LD.media = {
     say: say,
+    addStrings: addStrings,
     capitalize: capitalize,
     channelName: channelName,
     sourceName: sourceName,

@@ -1,0 +1,277 @@
+"""HTTP handlers for recordings: list, detail, and the files, with role checks and Range.
+
+Files are addressed by the session id and a name the server gave them (``review``,
+``thumbs``, ``timeline``, or a track id); the path on disk comes from the archive, never
+from the request, and must resolve inside the recordings directory (a symlink that leads
+out is refused). QA reviewers, supervisors and admins may read every recording; an agent
+reads the recordings of their own sessions only when ``recording.agent_access`` is on.
+Anyone else gets the same ``not_found`` whether or not the recording exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from recorder import layout
+from signaling import audit
+from signaling import recording_index as idx
+from signaling.archive import User
+from signaling.auth import PERMISSIONS, StaffRole
+from signaling.errors import AuthError, InteractionError, LivedeskError
+from signaling.http_api import current_staff
+from signaling.keys import ARCHIVE, CONFIG, RECORDING, RECORDING_JOBS
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+MAX_CHUNK = 8 * 1024 * 1024
+"""An open-ended range of a sealed file is answered with at most this much."""
+
+_FILES = {
+    "review": (layout.REVIEW, "video/mp4"),
+    "thumbs": (layout.THUMBS, "image/jpeg"),
+    "timeline": (layout.TIMELINE, "application/x-ndjson; charset=utf-8"),
+}
+_TRACK_TYPES = {"video": "video/webm", "audio": "audio/webm"}
+
+
+class RangeError(LivedeskError):
+    def __init__(self, size: int) -> None:
+        super().__init__("bad_range", f"the file has {size} bytes")
+        self.size = size
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """``(first, last)`` byte positions of a single ``bytes=`` range, or None for all.
+
+    Raises :class:`RangeError` (416) when the range is malformed, has several parts, or
+    starts past the end.
+    """
+    if header is None:
+        return None
+    m = _RANGE.match(header.strip())
+    if m is None or (not m.group(1) and not m.group(2)):
+        raise RangeError(size)
+    first_s, last_s = m.groups()
+    if not first_s:  # the last N bytes
+        n = int(last_s)
+        if n == 0 or size == 0:
+            raise RangeError(size)
+        return max(0, size - n), size - 1
+    first = int(first_s)
+    last = int(last_s) if last_s else size - 1
+    if first >= size or last < first:
+        raise RangeError(size)
+    return first, min(last, size - 1)
+
+
+def may_read(user: User, row: idx.RecordingRow, *, agent_access: bool) -> bool:
+    if "recordings" in PERMISSIONS[StaffRole(user.role)]:
+        return True
+    return agent_access and user.role == StaffRole.AGENT and row.agent_id == user.username
+
+
+async def _reader(request: web.Request) -> User:
+    user = await current_staff(request)
+    assert user is not None
+    perms = PERMISSIONS[StaffRole(user.role)]
+    if "recordings" in perms:
+        return user
+    if user.role == StaffRole.AGENT and request.app[CONFIG].recording.agent_access:
+        return user
+    raise AuthError("forbidden", "recordings are for QA reviewers, supervisors and admins")
+
+
+async def _row(request: web.Request, user: User) -> idx.RecordingRow:
+    session_id = request.match_info["session"]
+    not_found = InteractionError("not_found", "no such recording")
+    if not layout.SESSION_ID.match(session_id):
+        raise not_found
+    row = await request.app[ARCHIVE].run(lambda db: idx.get_recording(db, session_id))
+    agent_access = request.app[CONFIG].recording.agent_access
+    if row is None or not may_read(user, row, agent_access=agent_access):
+        raise not_found
+    return row
+
+
+def _public(row: idx.RecordingRow, progress: float | None) -> dict[str, Any]:
+    base = f"/api/recordings/{row.session_id}/files"
+    media = row.state != "expired"
+    return {
+        "session_id": row.session_id,
+        "entry": row.entry,
+        "tier": row.tier,
+        "agent_id": row.agent_id,
+        "agent_name": row.agent_name,
+        "customer_name": row.customer_name,
+        "state": row.state,
+        "interrupted": row.interrupted,
+        "started_at": row.started_at,
+        "ended_at": row.ended_at,
+        "duration_s": row.duration_s,
+        "paused_s": row.paused_s,
+        "bytes": row.bytes,
+        "tracks": row.tracks,
+        "dropped": row.dropped,
+        "sealed": row.sealed,
+        "retention_until": row.retention_until,
+        "expired_at": row.expired_at,
+        "render_error": row.render_error,
+        "render_progress": progress,
+        "review": f"{base}/review" if media and row.review_bytes else None,
+        "review_duration_s": row.review_duration_s,
+        "thumbs": f"{base}/thumbs" if media and row.review_bytes else None,
+        "timeline": f"{base}/timeline",
+    }
+
+
+async def list_recordings(request: web.Request) -> web.Response:
+    user = await _reader(request)
+    own = None if "recordings" in PERMISSIONS[StaffRole(user.role)] else user.username
+    try:
+        limit = int(request.query.get("limit", "100"))
+        before = float(request.query.get("before", "0"))
+    except ValueError:
+        raise InteractionError("bad_message", "limit and before must be numbers") from None
+    rows = await request.app[ARCHIVE].run(
+        lambda db: idx.list_recordings(db, agent_id=own, limit=limit, before=before)
+    )
+    progress = request.app[RECORDING_JOBS].progress
+    return web.json_response({"recordings": [_public(r, progress.get(r.session_id)) for r in rows]})
+
+
+async def recording_detail(request: web.Request) -> web.Response:
+    user = await _reader(request)
+    row = await _row(request, user)
+    archive = request.app[ARCHIVE]
+    tracks = await archive.run(lambda db: idx.tracks_of(db, row.session_id))
+    job = await archive.run(lambda db: idx.get_job(db, "render", row.session_id))
+    body = _public(row, request.app[RECORDING_JOBS].progress.get(row.session_id))
+    base = f"/api/recordings/{row.session_id}/files"
+    body["track_list"] = [
+        {
+            "id": t.id,
+            "side": t.side,
+            "name": t.name,
+            "source": t.source,
+            "kind": t.kind,
+            "codec": t.codec,
+            "state": t.state,
+            "frames": t.frames,
+            "bytes": t.bytes,
+            "dropped": t.dropped,
+            "start_s": t.first_ms / 1000 if t.first_ms is not None else None,
+            "duration_s": t.duration_s,
+            "url": f"{base}/{t.id}" if row.state != "expired" else None,
+        }
+        for t in tracks
+    ]
+    body["render_job"] = (
+        {"state": job.state, "progress": job.progress, "attempts": job.attempts, "error": job.error}
+        if job
+        else None
+    )
+    return web.json_response(body)
+
+
+async def recording_file(request: web.Request) -> web.StreamResponse:
+    user = await _reader(request)
+    row = await _row(request, user)
+    name = request.match_info["name"]
+    not_found = InteractionError("not_found", "no such file in this recording")
+    directory = layout.session_dir(request.app[CONFIG].data_path, row.session_id)
+    if name in _FILES:
+        if row.state == "expired" and name != "timeline":
+            raise not_found
+        rel, ctype = _FILES[name]
+        candidates = [rel + ".sealed", rel] if row.sealed and name != "timeline" else [rel]
+    elif layout.TRACK_ID.match(name):
+        if row.state == "expired":
+            raise not_found
+        tracks = await request.app[ARCHIVE].run(lambda db: idx.tracks_of(db, row.session_id))
+        track = next((t for t in tracks if t.id == name), None)
+        if track is None:
+            raise not_found
+        candidates, ctype = [track.file], _TRACK_TYPES.get(track.kind, "video/webm")
+    else:
+        raise not_found
+    path = _inside(directory, candidates, request.app[CONFIG].data_path)
+    if path is None:
+        raise not_found
+    try:
+        first = request.http_range.start
+    except ValueError:
+        first = None  # a malformed Range: FileResponse answers 416
+    if first in (None, 0):
+        audit.record(
+            request.app[ARCHIVE],
+            audit.RECORDING_ACCESS,
+            entry=row.entry,
+            session_id=row.session_id,
+            actor=f"{user.role}:{user.username}",
+            reason=name if name in _FILES else "track",
+            detail={"file": name},
+        )
+    headers = {"Content-Type": ctype, "Cache-Control": "private, no-store"}
+    if request.query.get("download") == "1":
+        ext = path.name.removesuffix(".sealed").rsplit(".", 1)[-1]
+        headers["Content-Disposition"] = f'attachment; filename="{row.session_id}-{name}.{ext}"'
+    if path.name.endswith(".sealed"):
+        return await _sealed_response(request, path, headers)
+    return web.FileResponse(path, headers=headers)
+
+
+def _inside(directory: Path, names: list[str], data_path: Path) -> Path | None:
+    """The first existing file among ``names`` that really lies under the recordings dir."""
+    top = (data_path / "recordings").resolve()
+    for rel in names:
+        path = directory / rel
+        try:
+            real = path.resolve(strict=True)
+        except (FileNotFoundError, RuntimeError, OSError):
+            continue
+        if real.is_file() and real.is_relative_to(top):
+            return real
+    return None
+
+
+async def _sealed_response(
+    request: web.Request, path: Path, headers: dict[str, str]
+) -> web.Response:
+    service = request.app[RECORDING]
+    loop = asyncio.get_running_loop()
+    size = await loop.run_in_executor(None, service.plain_size, path)
+    try:
+        span = parse_range(request.headers.get("Range"), size)
+    except RangeError:
+        return web.Response(status=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+    headers["Accept-Ranges"] = "bytes"
+    if request.method == "HEAD":
+        return web.Response(status=200, headers={**headers, "Content-Length": str(size)})
+    if span is None:
+        if size > MAX_CHUNK:
+            span = (0, MAX_CHUNK - 1)
+            status = 206
+        else:
+            span, status = (0, size - 1), 200
+    else:
+        status = 206
+        if span[1] - span[0] + 1 > MAX_CHUNK:
+            span = (span[0], span[0] + MAX_CHUNK - 1)
+    body = (
+        await loop.run_in_executor(None, service.read_range, path, span[0], span[1])
+        if size
+        else b""
+    )
+    if status == 206:
+        headers["Content-Range"] = f"bytes {span[0]}-{span[1]}/{size}"
+    return web.Response(body=body, status=status, headers=headers)
+
+
+def routes(app: web.Application) -> None:
+    app.router.add_get("/api/recordings", list_recordings)
+    app.router.add_get("/api/recordings/{session}", recording_detail)
+    app.router.add_get("/api/recordings/{session}/files/{name}", recording_file)

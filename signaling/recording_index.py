@@ -1,0 +1,295 @@
+"""The recording index in the archive: one row per recorded session, one per track, and jobs.
+
+Tables ``recordings``, ``recording_tracks`` and ``jobs`` (archive migration 4). Routine
+updates go through the archive's writer thread (``Archive.execute_later``); reads and the
+few writes whose result the caller needs (claiming a job) run on their own connection in
+the executor (``Archive.run``).
+
+A recording's ``state`` moves ``recording`` <-> ``paused`` -> ``complete`` (or
+``interrupted``, found unfinished at start-up) -> ``rendering`` -> ``rendered``, and past
+its retention to ``expired``: the media is gone and the row stays. ``interrupted`` is kept
+as its own flag, so a rendered recording still says it was cut short.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import msgspec
+
+from recorder.layout import Manifest, TrackInfo, span_s
+from signaling.archive import Archive
+
+STATES = ("recording", "paused", "complete", "interrupted", "rendering", "rendered", "expired")
+
+
+class RecordingRow(msgspec.Struct, frozen=True):
+    session_id: str
+    entry: str
+    tier: str
+    agent_id: str
+    agent_name: str
+    customer_name: str
+    state: str
+    interrupted: bool
+    started_at: float
+    ended_at: float | None
+    duration_s: float
+    paused_s: float
+    bytes: int
+    tracks: int
+    dropped: int
+    review_bytes: int
+    review_duration_s: float
+    render_error: str
+    sealed: bool
+    retention_until: float | None
+    expired_at: float | None
+    updated_at: float
+
+
+class TrackRow(msgspec.Struct, frozen=True):
+    id: str
+    session_id: str
+    side: str
+    name: str
+    source: str
+    kind: str
+    codec: str
+    file: str
+    state: str
+    opened_at: float
+    frames: int
+    bytes: int
+    dropped: int
+    first_ms: int | None
+    last_ms: int | None
+    sealed: bool
+
+    @property
+    def duration_s(self) -> float:
+        return span_s(self.first_ms, self.last_ms)
+
+
+class JobRow(msgspec.Struct, frozen=True):
+    id: int
+    kind: str
+    session_id: str
+    state: str
+    progress: float
+    attempts: int
+    error: str
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+
+
+_REC_COLS = ", ".join(RecordingRow.__struct_fields__)
+_TRACK_COLS = ", ".join(TrackRow.__struct_fields__)
+_JOB_COLS = ", ".join(JobRow.__struct_fields__)
+
+
+def _recording(row: tuple[Any, ...]) -> RecordingRow:
+    d = dict(zip(RecordingRow.__struct_fields__, row, strict=True))
+    d["interrupted"], d["sealed"] = bool(d["interrupted"]), bool(d["sealed"])
+    return RecordingRow(**d)
+
+
+def _track(row: tuple[Any, ...]) -> TrackRow:
+    d = dict(zip(TrackRow.__struct_fields__, row, strict=True))
+    d["sealed"] = bool(d["sealed"])
+    return TrackRow(**d)
+
+
+def _job(row: tuple[Any, ...]) -> JobRow:
+    return JobRow(**dict(zip(JobRow.__struct_fields__, row, strict=True)))
+
+
+# ------------------------------------------------------------------ writes (writer thread)
+
+
+def put_recording(archive: Archive, manifest: Manifest, meta: dict[str, Any], now: float) -> None:
+    """Insert or refresh a recording's row from its manifest and session facts."""
+    tracks = manifest.tracks
+    spans = [(t.first_ms, t.last_ms) for t in tracks if t.first_ms is not None and t.last_ms]
+    duration = (max(b for _, b in spans) - min(a for a, _ in spans)) / 1000 if spans else 0.0
+    paused = sum((end or 0) - start for start, end in manifest.paused if end is not None)
+    archive.execute_later(
+        "INSERT INTO recordings (session_id, entry, tier, agent_id, agent_name, customer_name,"
+        " state, started_at, ended_at, duration_s, paused_s, bytes, tracks, dropped, sealed,"
+        " retention_until, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        " ON CONFLICT(session_id) DO UPDATE SET state=excluded.state,"
+        " ended_at=excluded.ended_at, duration_s=excluded.duration_s,"
+        " paused_s=excluded.paused_s, bytes=excluded.bytes, tracks=excluded.tracks,"
+        " dropped=excluded.dropped, updated_at=excluded.updated_at",
+        (
+            manifest.session_id,
+            manifest.entry,
+            meta.get("tier", ""),
+            meta.get("agent_id", ""),
+            meta.get("agent_name", ""),
+            meta.get("customer_name", ""),
+            manifest.state,
+            manifest.started_at or now,
+            manifest.ended_at,
+            round(duration, 3),
+            round(paused, 3),
+            sum(t.bytes for t in tracks),
+            len(tracks),
+            sum(t.dropped for t in tracks),
+            int(any(t.sealed for t in tracks)),
+            meta.get("retention_until"),
+            now,
+        ),
+    )
+    for t in tracks:
+        put_track(archive, manifest.session_id, t)
+
+
+def put_track(archive: Archive, session_id: str, t: TrackInfo) -> None:
+    archive.execute_later(
+        "INSERT INTO recording_tracks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        " ON CONFLICT(id) DO UPDATE SET state=excluded.state, frames=excluded.frames,"
+        " bytes=excluded.bytes, dropped=excluded.dropped, first_ms=excluded.first_ms,"
+        " last_ms=excluded.last_ms",
+        (
+            t.id,
+            session_id,
+            t.side,
+            t.name,
+            t.source,
+            t.kind,
+            t.codec,
+            t.file,
+            t.state,
+            t.opened_at,
+            t.frames,
+            t.bytes,
+            t.dropped,
+            t.first_ms,
+            t.last_ms,
+            int(t.sealed),
+        ),
+    )
+
+
+def set_state(archive: Archive, session_id: str, state: str, now: float, **extra: Any) -> None:
+    """Change a recording's state, and any of a few bookkeeping columns with it."""
+    allowed = {"interrupted", "render_error", "review_bytes", "review_duration_s", "expired_at"}
+    if state not in STATES or not set(extra) <= allowed:
+        raise ValueError(f"bad recording update {state!r} {sorted(extra)}")
+    cols = "".join(f", {k}=?" for k in extra)
+    archive.execute_later(
+        f"UPDATE recordings SET state=?, updated_at=?{cols} WHERE session_id=?",  # noqa: S608
+        (state, now, *extra.values(), session_id),
+    )
+
+
+def queue_job(archive: Archive, kind: str, session_id: str, now: float) -> None:
+    """Queue (or queue again) the one job of ``kind`` for a session."""
+    archive.execute_later(
+        "INSERT INTO jobs (kind, session_id, state, created_at) VALUES (?,?,'queued',?)"
+        " ON CONFLICT(kind, session_id) DO UPDATE SET state='queued', progress=0, error='',"
+        " started_at=NULL, finished_at=NULL",
+        (kind, session_id, now),
+    )
+
+
+def job_progress(archive: Archive, job_id: int, progress: float) -> None:
+    archive.execute_later(
+        "UPDATE jobs SET progress=? WHERE id=? AND state='running'", (round(progress, 4), job_id)
+    )
+
+
+def job_finished(archive: Archive, job_id: int, now: float, error: str = "") -> None:
+    archive.execute_later(
+        "UPDATE jobs SET state=?, finished_at=?, error=?, progress=CASE WHEN ?='' THEN 1"
+        " ELSE progress END WHERE id=?",
+        ("failed" if error else "done", now, error[:2000], error, job_id),
+    )
+
+
+# ------------------------------------------------------------------ reads and claims (executor)
+
+
+def claim_job(db: sqlite3.Connection, kind: str, now: float) -> JobRow | None:
+    """Atomically take the oldest queued job of ``kind`` (it becomes ``running``)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        row = db.execute(
+            f"SELECT {_JOB_COLS} FROM jobs WHERE kind=? AND state='queued'"  # noqa: S608
+            " ORDER BY created_at, id LIMIT 1",
+            (kind,),
+        ).fetchone()
+        if row is None:
+            db.execute("COMMIT")
+            return None
+        db.execute(
+            "UPDATE jobs SET state='running', started_at=?, attempts=attempts+1 WHERE id=?",
+            (now, row[0]),
+        )
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    job = _job(row)
+    return msgspec.structs.replace(job, state="running", started_at=now, attempts=job.attempts + 1)
+
+
+def requeue_running(db: sqlite3.Connection) -> int:
+    """Jobs a stopped process was running go back to the queue (they survive restarts)."""
+    return db.execute("UPDATE jobs SET state='queued' WHERE state='running'").rowcount
+
+
+def get_recording(db: sqlite3.Connection, session_id: str) -> RecordingRow | None:
+    q = f"SELECT {_REC_COLS} FROM recordings WHERE session_id=?"  # noqa: S608
+    row = db.execute(q, (session_id,)).fetchone()
+    return _recording(row) if row else None
+
+
+def list_recordings(
+    db: sqlite3.Connection, *, agent_id: str | None = None, limit: int = 100, before: float = 0
+) -> list[RecordingRow]:
+    where: list[str] = ["1=1"]
+    params: list[Any] = []
+    if agent_id is not None:
+        where.append("agent_id=?")
+        params.append(agent_id)
+    if before:
+        where.append("started_at<?")
+        params.append(before)
+    q = (
+        f"SELECT {_REC_COLS} FROM recordings WHERE {' AND '.join(where)}"  # noqa: S608
+        " ORDER BY started_at DESC LIMIT ?"
+    )
+    return [_recording(r) for r in db.execute(q, (*params, max(1, min(limit, 500))))]
+
+
+def unfinished(db: sqlite3.Connection) -> list[RecordingRow]:
+    q = f"SELECT {_REC_COLS} FROM recordings WHERE state IN ('recording','paused')"  # noqa: S608
+    return [_recording(r) for r in db.execute(q)]
+
+
+def past_retention(db: sqlite3.Connection, now: float) -> list[RecordingRow]:
+    q = (
+        f"SELECT {_REC_COLS} FROM recordings WHERE retention_until IS NOT NULL"  # noqa: S608
+        " AND retention_until<? AND expired_at IS NULL AND state NOT IN ('recording','paused')"
+    )
+    return [_recording(r) for r in db.execute(q, (now,))]
+
+
+def tracks_of(db: sqlite3.Connection, session_id: str) -> list[TrackRow]:
+    q = f"SELECT {_TRACK_COLS} FROM recording_tracks WHERE session_id=? ORDER BY opened_at, id"  # noqa: S608
+    return [_track(r) for r in db.execute(q, (session_id,))]
+
+
+def get_job(db: sqlite3.Connection, kind: str, session_id: str) -> JobRow | None:
+    q = f"SELECT {_JOB_COLS} FROM jobs WHERE kind=? AND session_id=?"  # noqa: S608
+    row = db.execute(q, (kind, session_id)).fetchone()
+    return _job(row) if row else None
+
+
+def list_jobs(db: sqlite3.Connection, *, limit: int = 100) -> list[JobRow]:
+    q = f"SELECT {_JOB_COLS} FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?"  # noqa: S608
+    return [_job(r) for r in db.execute(q, (max(1, min(limit, 500)),))]

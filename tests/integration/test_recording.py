@@ -1,0 +1,436 @@
+"""Recording through a real server: consent, files of the frames as sent, pause gaps, serving.
+
+aiortc client peers publish pre-encoded clips on loopback; the recorded files are read
+back with PyAV and compared with what was sent, frame by frame, by hash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import av
+import pytest
+
+from recorder import layout
+from signaling.client import CustomerClient, RequestFailed, StaffClient
+from signaling.keys import RECORDING, RECORDING_JOBS
+from visual.sources import frame_digest, synthetic_video
+
+from .conftest import PASSWORD, StartDesk
+from .test_media import (
+    accepted_pair,
+    agree,
+    audio_clip,
+    peers,
+    track,
+    video_clip,
+    wait_kind,
+)
+
+pytestmark = pytest.mark.parametrize("store_kind", ["memory"])
+
+MEDIA_ENTRY = {"channels": ["chat", "voice", "video", "screen"]}
+
+
+def entry(**recording: Any) -> dict[str, Any]:
+    return {"demo": {**MEDIA_ENTRY, "recording": recording}}
+
+
+async def record(sid: str, agent: StaffClient, customer: CustomerClient) -> None:
+    """The agent asks, the customer agrees: recording is on."""
+    await agent.request("recording.request", session=sid)
+    await customer.wait_event(sid, "recording.requested")
+    await customer.request("recording.respond", session=sid, accept=True)
+    await agent.wait_event(sid, "recording.started")
+
+
+async def finished(desk: Any, sid: str, timeout: float = 15) -> layout.Manifest:
+    directory = layout.session_dir(desk.cfg.data_path, sid)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            m = layout.read_manifest(directory)
+            if m.state != "recording":
+                return m
+        except (OSError, ValueError):
+            pass
+        await asyncio.sleep(0.05)
+    raise TimeoutError("the recording did not finish")
+
+
+def packets(path: Path) -> list[tuple[int, bytes, bool]]:
+    with av.open(str(path)) as c:
+        s = c.streams[0]
+        return [
+            (int(p.pts * s.time_base * 1000), bytes(p), bool(p.is_keyframe))
+            for p in c.demux(s)
+            if p.size
+        ]
+
+
+def same_run(recorded: list[bytes], sent: list[bytes]) -> bool:
+    """``recorded`` is one unbroken run of ``sent``: no frame lost, added or changed."""
+    n = len(recorded)
+    return any(sent[i : i + n] == recorded for i in range(len(sent) - n + 1))
+
+
+def db_rows(desk: Any, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    db = sqlite3.connect(desk.cfg.archive_path)
+    try:
+        return db.execute(sql, params).fetchall()
+    finally:
+        db.close()
+
+
+async def test_recorded_files_hold_exactly_the_frames_sent(start_desk: StartDesk):
+    desk, agent, customer, sid = await accepted_pair(start_desk, entries=entry())
+    await agree(sid, agent, customer, "video")
+    async with peers(customer, agent, sid) as (cm, am):
+        cam, cam_sent = track(video_clip())
+        mic, mic_sent = track(audio_clip())
+        amic, amic_sent = track(audio_clip())
+        await cm.publish("camera", cam)
+        await cm.publish("mic", mic)
+        await am.publish("mic", amic)
+        pub = await am.wait_publication("camera")
+        await am.wait_frames(pub["pub"], 10, timeout=15)
+        await record(sid, agent, customer)
+        await asyncio.sleep(3)
+        await agent.request("recording.stop", session=sid)
+        manifest = await finished(desk, sid)
+    directory = layout.session_dir(desk.cfg.data_path, sid)
+    assert manifest.state == "complete"
+    by_source = {(t.side, t.source): t for t in manifest.tracks}
+    assert set(by_source) == {("customer", "camera"), ("customer", "mic"), ("agent", "mic")}
+    for (side, source), sent in {
+        ("customer", "camera"): cam_sent,
+        ("customer", "mic"): mic_sent,
+        ("agent", "mic"): amic_sent,
+    }.items():
+        info = by_source[(side, source)]
+        got = packets(directory / info.file)
+        assert len(got) == info.frames > (60 if source == "camera" else 100)
+        if source == "camera":
+            assert got[0][2], "a video file starts on a keyframe"
+        digests = [frame_digest(data) for _, data, _ in got]
+        assert same_run(digests, sent.digests), f"{side} {source}: frames differ from those sent"
+        times = [ms for ms, _, _ in got]
+        assert all(b > a for a, b in itertools.pairwise(times)), "timestamps rise"
+        assert 1500 < times[-1] - times[0] < 4500
+    # every participant's files share the session clock: they start within a moment
+    starts = [t.first_ms for t in manifest.tracks if t.first_ms is not None]
+    assert max(starts) - min(starts) < 1500
+    # the archive, the timeline and the audit log agree
+    (row,) = db_rows(desk, "SELECT state, tracks, bytes FROM recordings WHERE session_id=?", sid)
+    assert row[0] in ("complete", "rendering", "rendered") and row[1] == 3 and row[2] > 0
+    await desk.app[RECORDING].desk.archive.flush()
+    lines = [json.loads(x) for x in (directory / layout.TIMELINE).read_text().splitlines()]
+    kinds = [x["kind"] for x in lines]
+    for kind in ("session.accepted", "recording.requested", "recording.consented"):
+        assert kind in kinds
+    assert kinds.index("recording.started") < kinds.index("recording.stopped")
+    assert "recording.finished" in kinds
+    assert all(x["t"] >= 0 for x in lines) and [x["t"] for x in lines] == sorted(
+        x["t"] for x in lines
+    )
+    consents = db_rows(
+        desk, "SELECT reason FROM audit WHERE kind='recording.consent' AND session_id=?", sid
+    )
+    assert sorted(r[0] for r in consents) == ["consented", "requested"]
+
+
+async def test_a_customer_who_declines_leaves_no_media_file(start_desk: StartDesk):
+    desk, agent, customer, sid = await accepted_pair(start_desk, entries=entry())
+    await agree(sid, agent, customer, "video")
+    async with peers(customer, agent, sid) as (cm, am):
+        cam, _ = track(video_clip())
+        await cm.publish("camera", cam)
+        pub = await am.wait_publication("camera")
+        await agent.request("recording.request", session=sid)
+        await customer.wait_event(sid, "recording.requested")
+        await customer.request("recording.respond", session=sid, accept=False)
+        await agent.wait_event(sid, "recording.declined")
+        # the call goes on, unrecorded
+        before = am.received[pub["pub"]].count
+        await am.wait_frames(pub["pub"], before + 30, timeout=10)
+        with pytest.raises(RequestFailed) as err:
+            await agent.request("recording.pause", session=sid)
+        assert err.value.code == "recording_state"
+    await agent.request("session.wrapup", session=sid)
+    await asyncio.sleep(0.5)
+    assert not (desk.cfg.data_path / "recordings" / sid).exists()
+    assert db_rows(desk, "SELECT * FROM recordings WHERE session_id=?", sid) == []
+    await desk.app[RECORDING].desk.archive.flush()
+    declines = db_rows(
+        desk,
+        "SELECT actor, detail FROM audit WHERE kind='recording.consent' AND reason='declined'",
+    )
+    assert len(declines) == 1 and declines[0][0].startswith("customer:")
+
+
+async def test_a_decline_on_a_chat_only_entry_stops_video_and_keeps_chat(
+    start_desk: StartDesk,
+):
+    desk, agent, customer, sid = await accepted_pair(
+        start_desk, entries=entry(mode="always", on_decline="chat_only")
+    )
+    asked = await wait_kind(customer, sid, "recording.requested")
+    assert asked["actor_role"] == "system" and asked["data"] == {"required": True}
+    await agent.request("recording.respond", session=sid, accept=True)
+    await customer.request("recording.respond", session=sid, accept=False)
+    declined = await wait_kind(agent, sid, "recording.declined")
+    assert declined["data"]["chat_only"] is True
+    with pytest.raises(RequestFailed) as err:
+        await agent.request("channel.request", session=sid, channel="video")
+    assert err.value.code == "recording_required"
+    with pytest.raises(RequestFailed) as err:
+        await customer.request("channel.request", session=sid, channel="screen")
+    assert err.value.code == "recording_required"
+    await customer.request("chat.send", session=sid, text="chat still works")
+    await agent.wait_event(sid, "chat.message")
+
+
+async def test_an_always_entry_asks_both_sides_as_soon_as_the_agent_joins(
+    start_desk: StartDesk,
+):
+    desk, agent, customer, sid = await accepted_pair(start_desk, entries=entry(mode="always"))
+    asked = await wait_kind(agent, sid, "recording.requested")
+    assert asked["actor_role"] == "system"
+    await agent.request("recording.respond", session=sid, accept=True)
+    await customer.request("recording.respond", session=sid, accept=True)
+    await wait_kind(customer, sid, "recording.started")
+    with pytest.raises(RequestFailed) as err:
+        await agent.request("recording.request", session=sid)
+    assert err.value.code == "recording_state"
+
+
+async def test_a_never_entry_refuses_to_record(start_desk: StartDesk):
+    desk, agent, customer, sid = await accepted_pair(start_desk, entries=entry(mode="never"))
+    with pytest.raises(RequestFailed) as err:
+        await agent.request("recording.request", session=sid)
+    assert err.value.code == "recording_off"
+    with pytest.raises(RequestFailed) as err:
+        await customer.request("recording.request", session=sid)
+    assert err.value.code in ("recording_off", "forbidden")
+
+
+async def test_a_pause_leaves_a_gap_of_its_length(start_desk: StartDesk):
+    desk, agent, customer, sid = await accepted_pair(start_desk, entries=entry())
+    await agree(sid, agent, customer, "video")
+    clip = synthetic_video(seconds=10, width=320, height=240, keyframe_every=30)
+    async with peers(customer, agent, sid) as (cm, am):
+        cam, _ = track(clip)
+        mic, _ = track(audio_clip())
+        await cm.publish("camera", cam)
+        await cm.publish("mic", mic)
+        pub = await am.wait_publication("camera")
+        await am.wait_frames(pub["pub"], 10, timeout=15)
+        await record(sid, agent, customer)
+        await asyncio.sleep(1.5)
+        await agent.request("recording.pause", session=sid)
+        paused = await wait_kind(customer, sid, "recording.paused")
+        await asyncio.sleep(2.0)
+        with pytest.raises(RequestFailed) as err:
+            await customer.request("recording.resume", session=sid)
+        assert err.value.code == "forbidden", "only the agent resumes"
+        await agent.request("recording.resume", session=sid)
+        resumed = await wait_kind(customer, sid, "recording.resumed")
+        await asyncio.sleep(1.5)
+        await agent.request("recording.stop", session=sid)
+        manifest = await finished(desk, sid)
+    gap_s = resumed["at"] - paused["at"]
+    assert resumed["data"]["paused_s"] == pytest.approx(gap_s, abs=0.01)
+    directory = layout.session_dir(desk.cfg.data_path, sid)
+    for info in manifest.tracks:
+        times = [ms for ms, _, _ in packets(directory / info.file)]
+        gaps = [(b - a) / 1000 for a, b in itertools.pairwise(times)]
+        biggest = max(gaps)
+        # the gap is the pause (video resumes at the next keyframe: up to one second more)
+        slack = 1.2 if info.kind == "video" else 0.25
+        assert gap_s - 0.25 < biggest < gap_s + slack, (info.source, biggest, gap_s)
+        assert sorted(gaps)[-2] < 0.5, "one gap only"
+    ((start, end),) = manifest.paused
+    assert end is not None and end - start == pytest.approx(gap_s, abs=0.05)
+
+
+async def test_recording_stops_when_the_session_wraps_up(start_desk: StartDesk):
+    desk, agent, customer, sid = await accepted_pair(start_desk, entries=entry())
+    await agree(sid, agent, customer, "voice")
+    async with peers(customer, agent, sid) as (cm, am):
+        mic, _ = track(audio_clip())
+        await cm.publish("mic", mic)
+        await am.wait_publication("mic")
+        await record(sid, agent, customer)
+        await asyncio.sleep(1.0)
+        await agent.request("session.wrapup", session=sid)
+        stopped = await wait_kind(agent, sid, "recording.stopped")
+        assert stopped["data"]["reason"] == "session wrap_up"
+        manifest = await finished(desk, sid)
+    assert manifest.state == "complete" and manifest.tracks[0].frames > 20
+
+
+# ------------------------------------------------------------------ serving
+
+
+async def recorded_session(start_desk: StartDesk, **sections: Any) -> tuple[Any, str]:
+    users = (("agent_ann",), ("agent_bob",), ("qa_quinn", {"role": "qa"}))
+    desk, agent, customer, sid = await accepted_pair(
+        start_desk, entries=entry(), users=users, **sections
+    )
+    await agree(sid, agent, customer, "video")
+    async with peers(customer, agent, sid) as (cm, am):
+        cam, _ = track(video_clip())
+        await cm.publish("camera", cam)
+        pub = await am.wait_publication("camera")
+        await am.wait_frames(pub["pub"], 5, timeout=15)
+        await record(sid, agent, customer)
+        await asyncio.sleep(2)
+        await agent.request("recording.stop", session=sid)
+        await finished(desk, sid)
+    await desk.app[RECORDING].desk.archive.flush()
+    return desk, sid
+
+
+async def login(desk: Any, username: str) -> aiohttp.ClientSession:
+    http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    desk.sessions.append(http)
+    async with http.post(
+        f"{desk.base}/api/login", json={"username": username, "password": PASSWORD}
+    ) as r:
+        assert r.status == 200, await r.text()
+    return http
+
+
+async def test_qa_lists_and_streams_a_recording_with_range(start_desk: StartDesk):
+    desk, sid = await recorded_session(start_desk)
+    qa = await login(desk, "qa_quinn")
+    async with qa.get(f"{desk.base}/api/recordings") as r:
+        assert r.status == 200
+        listed = (await r.json())["recordings"]
+    assert [x["session_id"] for x in listed] == [sid]
+    assert listed[0]["customer_name"] == "Kim" and listed[0]["agent_name"] == "Agent Ann"
+    async with qa.get(f"{desk.base}/api/recordings/{sid}") as r:
+        detail = await r.json()
+    (cam,) = [t for t in detail["track_list"] if t["source"] == "camera"]
+    path = desk.cfg.data_path / "recordings" / sid / "tracks" / f"{cam['id']}.webm"
+    whole = path.read_bytes()
+    async with qa.get(f"{desk.base}{cam['url']}", headers={"Range": "bytes=100-1099"}) as r:
+        assert r.status == 206
+        assert r.headers["Content-Range"] == f"bytes 100-1099/{len(whole)}"
+        assert r.headers["Content-Type"] == "video/webm"
+        assert await r.read() == whole[100:1100]
+    async with qa.get(f"{desk.base}{cam['url']}?download=1") as r:
+        assert r.status == 200 and await r.read() == whole
+        assert r.headers["Content-Disposition"].startswith("attachment;")
+    async with qa.get(f"{desk.base}{detail['timeline']}") as r:
+        assert r.status == 200
+        assert any(
+            json.loads(x)["kind"] == "recording.started" for x in (await r.text()).splitlines()
+        )
+    async with qa.get(f"{desk.base}{cam['url']}", headers={"Range": "bytes=99999999-"}) as r:
+        assert r.status == 416
+
+
+async def test_agents_read_recordings_only_of_their_own_sessions_when_allowed(
+    start_desk: StartDesk,
+):
+    desk, sid = await recorded_session(start_desk)
+    for username in ("agent_ann", "agent_bob"):
+        http = await login(desk, username)
+        async with http.get(f"{desk.base}/api/recordings/{sid}") as r:
+            assert r.status == 403, username  # agent_access is off by default
+    anon = await desk.http()
+    async with anon.get(f"{desk.base}/api/recordings") as r:
+        assert r.status == 401
+
+
+async def test_with_agent_access_an_agent_reads_only_their_own(start_desk: StartDesk):
+    desk, sid = await recorded_session(start_desk, recording={"agent_access": True})
+    ann, bob = await login(desk, "agent_ann"), await login(desk, "agent_bob")
+    async with ann.get(f"{desk.base}/api/recordings/{sid}") as r:
+        assert r.status == 200
+    async with bob.get(f"{desk.base}/api/recordings/{sid}") as r:
+        assert r.status == 404 and (await r.json())["error"]["code"] == "not_found"
+    async with bob.get(f"{desk.base}/api/recordings") as r:
+        assert (await r.json())["recordings"] == []
+
+
+async def raw_get(base: str, path: str, cookie: str) -> int:
+    """Send the request line exactly as given (no client-side normalisation)."""
+    host, port = base.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n".encode(
+            "latin-1"
+        )
+    )
+    await writer.drain()
+    status = await reader.readline()
+    writer.close()
+    return int(status.split()[1])
+
+
+async def test_file_paths_cannot_leave_the_recordings_directory(start_desk: StartDesk):
+    desk, sid = await recorded_session(start_desk)
+    qa = await login(desk, "qa_quinn")
+    cookie = "; ".join(f"{c.key}={c.value}" for c in qa.cookie_jar)
+    (desk.cfg.data_path / "secret.txt").write_text("do not serve")
+    attempts = [
+        f"/api/recordings/{sid}/files/../../../secret.txt",
+        f"/api/recordings/{sid}/files/..%2f..%2f..%2fsecret.txt",
+        f"/api/recordings/{sid}/files/%2e%2e%2f%2e%2e%2fsecret.txt",
+        f"/api/recordings/{sid}/files/%2e%2e",
+        "/api/recordings/..%2f..%2fsecret.txt/files/review",
+        f"/api/recordings/{sid}/files/%2fetc%2fpasswd",
+        f"/api/recordings/{sid}/files//etc/passwd",
+        f"/api/recordings/{sid}/files/review%00.txt",
+        f"/api/recordings/{sid}%00/files/timeline",
+        f"/api/recordings/{sid}/files/tracks%2f..%2f..%2fmanifest.json",
+    ]
+    for path in attempts:
+        status = await raw_get(desk.base, path, cookie)
+        assert status in (400, 404), (path, status)
+    # a symlink that leads out of the data directory is not followed
+    directory = desk.cfg.data_path / "recordings" / sid
+    (directory / layout.THUMBS).unlink(missing_ok=True)
+    (directory / layout.THUMBS).symlink_to("/etc/passwd")
+    db = sqlite3.connect(desk.cfg.archive_path)
+    db.execute("UPDATE recordings SET review_bytes=1 WHERE session_id=?", (sid,))
+    db.commit()
+    db.close()
+    assert await raw_get(desk.base, f"/api/recordings/{sid}/files/thumbs", cookie) == 404
+    assert await raw_get(desk.base, f"/api/recordings/{sid}/files/timeline", cookie) == 200
+
+
+async def test_past_retention_media_is_deleted_and_the_metadata_stays(start_desk: StartDesk):
+    desk, sid = await recorded_session(start_desk)
+    jobs = desk.app[RECORDING_JOBS]
+    directory = desk.cfg.data_path / "recordings" / sid
+    assert list((directory / "tracks").iterdir())
+    assert await jobs.expire_due(now=time.time() + 29 * 86400) == []
+    while jobs.progress:  # a review rendering in progress is left alone
+        await asyncio.sleep(0.1)
+    assert await jobs.expire_due(now=time.time() + 31 * 86400) == [sid]
+    await desk.app[RECORDING].desk.archive.flush()
+    assert list((directory / "tracks").iterdir()) == []
+    assert not (directory / layout.REVIEW).exists()
+    assert (directory / layout.TIMELINE).exists() and (directory / layout.MANIFEST).exists()
+    ((state, expired_at),) = db_rows(
+        desk, "SELECT state, expired_at FROM recordings WHERE session_id=?", sid
+    )
+    assert state == "expired" and expired_at is not None
+    ((detail,),) = db_rows(
+        desk, "SELECT detail FROM audit WHERE kind='recording.expired' AND session_id=?", sid
+    )
+    assert json.loads(detail)["files"] >= 1
+    qa = await login(desk, "qa_quinn")
+    async with qa.get(f"{desk.base}/api/recordings/{sid}") as r:
+        body = await r.json()
+    assert body["state"] == "expired" and all(t["url"] is None for t in body["track_list"])
