@@ -152,6 +152,8 @@ class SessionLoad:
         self.closers: list[Callable[[], Awaitable[None]]] = []
         self.pcs: list[RTCPeerConnection] = []
         self.measured = True
+        self.sid = ""
+        self.customer: CustomerClient | None = None
 
     async def sink(self) -> None:
         """Let this session's receivers drop what they get (see sink_incoming_rtp)."""
@@ -191,7 +193,8 @@ class LivedeskTarget:
         load = SessionLoad()
         customer = await CustomerClient.start(self.http, self.base, entry="bench", text="hi")
         load.closers.append(customer.disconnect)
-        sid = customer.session
+        sid = load.sid = customer.session
+        load.customer = customer
         await self.agent.wait_for(
             lambda m: (
                 m.get("type") == "console"
@@ -504,12 +507,15 @@ channels = ["chat", "voice", "video", "screen"]
     return cfg
 
 
-async def run_livedesk(
-    http: aiohttp.ClientSession, work: Path, clips: dict[str, Clip], args: argparse.Namespace
-) -> tuple[list[dict[str, Any]], str]:
+async def start_livedesk(
+    http: aiohttp.ClientSession, work: Path, *, extra_config: str = ""
+) -> tuple[Proc, str, str]:
+    """A ``livedesk run`` process with the bench entry and agent: (process, base URL, password)."""
     port = free_port()
-    data = work / "data"
-    cfg = write_config(work, port, data)
+    cfg = write_config(work, port, work / "data")
+    if extra_config:
+        with cfg.open("a") as fh:
+            fh.write(extra_config)
     password = "bench-" + secrets.token_hex(8)
     env = {**base_env(), "LIVEDESK_NEW_PASSWORD": password}
     add = await asyncio.create_subprocess_exec(
@@ -532,6 +538,17 @@ async def run_livedesk(
     base = f"http://{HOST}:{port}"
     try:
         await wait_http(http, base + "/healthz", proc, 60)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc, base, password
+
+
+async def run_livedesk(
+    http: aiohttp.ClientSession, work: Path, clips: dict[str, Clip], args: argparse.Namespace
+) -> tuple[list[dict[str, Any]], str]:
+    proc, base, password = await start_livedesk(http, work)
+    try:
         target = LivedeskTarget(base, http, password)
         steps = list(range(args.step, args.max_sessions + 1, args.step))
         return await ramp(target, proc, http, base, steps, clips, args), proc.log.read_text()[

@@ -48,6 +48,14 @@ class SessionRecording:
         self._written = -1
         self._write_lock = threading.Lock()
 
+    def continue_from(self, earlier: Manifest) -> None:
+        """A second recording in the same session adds to the first one's manifest."""
+        if earlier.session_id != self.manifest.session_id:
+            raise ValueError("a manifest of another session")
+        earlier.state, earlier.ended_at = "recording", None
+        self.manifest = earlier
+        self._version += 1
+
     def clock(self, wall: float | None = None) -> float:
         """Seconds on the session clock at wall-clock ``wall`` (default: now)."""
         return round((time.time() if wall is None else wall) - self.manifest.origin, 3)

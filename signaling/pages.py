@@ -77,11 +77,16 @@ async def agent_console(request: web.Request) -> web.Response:
     user = await current_staff(request, required=False)
     me = None
     if user is not None:
+        perms = PERMISSIONS[StaffRole(user.role)]
+        if "console" not in perms and "recordings" in perms:
+            raise web.HTTPFound("/qa")  # a QA reviewer's home is the recordings
         me = {
             "username": user.username,
             "name": user.display_name,
             "role": user.role,
             "capacity": user.capacity,
+            "recordings": "recordings" in perms
+            or (user.role == StaffRole.AGENT and request.app[CONFIG].recording.agent_access),
         }
     entries = [{"id": k, "title": v.title} for k, v in request.app[CONFIG].entries.items()]
     return render(

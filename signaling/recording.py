@@ -195,6 +195,9 @@ class RecordingService:
             queue_frames=self.settings.queue_frames,
             cluster_ms=self.settings.cluster_ms,
         )
+        earlier = await asyncio.get_running_loop().run_in_executor(None, _earlier, rec.dir)
+        if earlier is not None:  # recorded before in this session: its files stay listed
+            rec.continue_from(earlier)
         rec.begin(at)
         meta = {
             "tier": inter.tier,
@@ -387,6 +390,13 @@ class RecordingService:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("recording task failed", error=repr(task.exception()))
+
+
+def _earlier(directory: Path) -> layout.Manifest | None:
+    try:
+        return layout.read_manifest(directory)
+    except FileNotFoundError:
+        return None
 
 
 def load_recording_key(cfg: Config) -> bytes | None:

@@ -74,7 +74,8 @@ def may_read(user: User, row: idx.RecordingRow, *, agent_access: bool) -> bool:
     return agent_access and user.role == StaffRole.AGENT and row.agent_id == user.username
 
 
-async def _reader(request: web.Request) -> User:
+async def reader(request: web.Request) -> User:
+    """The logged-in user, if they may read recordings at all (else 401/403)."""
     user = await current_staff(request)
     assert user is not None
     perms = PERMISSIONS[StaffRole(user.role)]
@@ -85,7 +86,8 @@ async def _reader(request: web.Request) -> User:
     raise AuthError("forbidden", "recordings are for QA reviewers, supervisors and admins")
 
 
-async def _row(request: web.Request, user: User) -> idx.RecordingRow:
+async def readable_row(request: web.Request, user: User) -> idx.RecordingRow:
+    """The recording named in the path, if this user may read it (else not_found)."""
     session_id = request.match_info["session"]
     not_found = InteractionError("not_found", "no such recording")
     if not layout.SESSION_ID.match(session_id):
@@ -97,7 +99,7 @@ async def _row(request: web.Request, user: User) -> idx.RecordingRow:
     return row
 
 
-def _public(row: idx.RecordingRow, progress: float | None) -> dict[str, Any]:
+def public(row: idx.RecordingRow, progress: float | None) -> dict[str, Any]:
     base = f"/api/recordings/{row.session_id}/files"
     media = row.state != "expired"
     return {
@@ -129,7 +131,7 @@ def _public(row: idx.RecordingRow, progress: float | None) -> dict[str, Any]:
 
 
 async def list_recordings(request: web.Request) -> web.Response:
-    user = await _reader(request)
+    user = await reader(request)
     own = None if "recordings" in PERMISSIONS[StaffRole(user.role)] else user.username
     try:
         limit = int(request.query.get("limit", "100"))
@@ -140,16 +142,16 @@ async def list_recordings(request: web.Request) -> web.Response:
         lambda db: idx.list_recordings(db, agent_id=own, limit=limit, before=before)
     )
     progress = request.app[RECORDING_JOBS].progress
-    return web.json_response({"recordings": [_public(r, progress.get(r.session_id)) for r in rows]})
+    return web.json_response({"recordings": [public(r, progress.get(r.session_id)) for r in rows]})
 
 
 async def recording_detail(request: web.Request) -> web.Response:
-    user = await _reader(request)
-    row = await _row(request, user)
+    user = await reader(request)
+    row = await readable_row(request, user)
     archive = request.app[ARCHIVE]
     tracks = await archive.run(lambda db: idx.tracks_of(db, row.session_id))
     job = await archive.run(lambda db: idx.get_job(db, "render", row.session_id))
-    body = _public(row, request.app[RECORDING_JOBS].progress.get(row.session_id))
+    body = public(row, request.app[RECORDING_JOBS].progress.get(row.session_id))
     base = f"/api/recordings/{row.session_id}/files"
     body["track_list"] = [
         {
@@ -178,8 +180,8 @@ async def recording_detail(request: web.Request) -> web.Response:
 
 
 async def recording_file(request: web.Request) -> web.StreamResponse:
-    user = await _reader(request)
-    row = await _row(request, user)
+    user = await reader(request)
+    row = await readable_row(request, user)
     name = request.match_info["name"]
     not_found = InteractionError("not_found", "no such file in this recording")
     directory = layout.session_dir(request.app[CONFIG].data_path, row.session_id)

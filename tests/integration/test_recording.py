@@ -434,3 +434,30 @@ async def test_past_retention_media_is_deleted_and_the_metadata_stays(start_desk
     async with qa.get(f"{desk.base}/api/recordings/{sid}") as r:
         body = await r.json()
     assert body["state"] == "expired" and all(t["url"] is None for t in body["track_list"])
+
+
+async def test_recording_again_in_the_same_session_adds_files_and_keeps_the_first(
+    start_desk: StartDesk,
+):
+    desk, agent, customer, sid = await accepted_pair(start_desk, entries=entry())
+    await agree(sid, agent, customer, "voice")
+    async with peers(customer, agent, sid) as (cm, am):
+        mic, _ = track(audio_clip())
+        await cm.publish("mic", mic)
+        await am.wait_publication("mic")
+        for _ in range(2):
+            await record(sid, agent, customer)
+            await asyncio.sleep(1.0)
+            await agent.request("recording.stop", session=sid)
+            await wait_kind(agent, sid, "recording.finished")
+            agent.events[sid] = [
+                m for m in agent.events[sid] if m["event"]["kind"] != "recording.finished"
+            ]
+        manifest = await finished(desk, sid)
+    assert manifest.state == "complete"
+    assert len(manifest.tracks) == 2 and all(t.frames > 20 for t in manifest.tracks)
+    first, second = sorted(manifest.tracks, key=lambda t: t.first_ms or 0)
+    assert first.last_ms is not None and second.first_ms is not None
+    assert second.first_ms > first.last_ms, "the second recording follows the first"
+    directory = layout.session_dir(desk.cfg.data_path, sid)
+    assert all((directory / t.file).exists() for t in manifest.tracks)

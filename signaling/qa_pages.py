@@ -1,0 +1,154 @@
+"""QA pages: the list of recorded sessions and one recording's page (server-rendered).
+
+Access is the recordings API's: QA reviewers, supervisors and admins see every recording,
+an agent only their own and only with ``recording.agent_access``. Media is played from
+the role-checked file endpoints; nothing here reads a path a browser sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from recorder import layout
+from signaling import i18n
+from signaling import recording_index as idx
+from signaling.auth import PERMISSIONS, StaffRole
+from signaling.errors import AuthError, LivedeskError
+from signaling.http_api import current_staff
+from signaling.keys import ARCHIVE, CONFIG, RECORDING_JOBS
+from signaling.pages import render
+from signaling.recording_api import public, readable_row, reader
+
+MAX_TIMELINE_LINES = 2000
+
+
+async def _language_and_login(request: web.Request) -> str:
+    """The page's language; without a login, off to the login form."""
+    if await current_staff(request, required=False) is None:
+        raise web.HTTPFound("/agent")
+    return i18n.pick_language("", request.headers.get("Accept-Language"))
+
+
+async def qa_list(request: web.Request) -> web.Response:
+    lang = await _language_and_login(request)
+    try:
+        user = await reader(request)
+    except AuthError:
+        return render(request, "forbidden.html", status=403, lang=lang)
+    own = None if "recordings" in PERMISSIONS[StaffRole(user.role)] else user.username
+    rows = await request.app[ARCHIVE].run(
+        lambda db: idx.list_recordings(db, agent_id=own, limit=200)
+    )
+    progress = request.app[RECORDING_JOBS].progress
+    items = [_item(public(r, progress.get(r.session_id)), lang) for r in rows]
+    return render(request, "qa.html", lang=lang, items=items, user=user.display_name)
+
+
+async def qa_recording(request: web.Request) -> web.Response:
+    lang = await _language_and_login(request)
+    try:
+        user = await reader(request)
+        row = await readable_row(request, user)
+    except AuthError:
+        return render(request, "forbidden.html", status=403, lang=lang)
+    except LivedeskError:
+        return render(request, "not_found.html", status=404, lang=lang)
+    archive = request.app[ARCHIVE]
+    tracks = await archive.run(lambda db: idx.tracks_of(db, row.session_id))
+    item = _item(public(row, request.app[RECORDING_JOBS].progress.get(row.session_id)), lang)
+    base = f"/api/recordings/{row.session_id}/files"
+    track_items = [
+        {
+            "label": f"{i18n.t('qa.side.' + t.side, lang)} · {t.name} · "
+            f"{i18n.t('qa.source.' + t.source, lang)}",
+            "kind": t.kind,
+            "url": f"{base}/{t.id}" if row.state != "expired" else "",
+            "duration": _duration(t.duration_s),
+            "start": _clock(t.first_ms / 1000 if t.first_ms is not None else 0),
+            "size": _size(t.bytes),
+            "dropped": t.dropped,
+        }
+        for t in tracks
+    ]
+    directory = layout.session_dir(request.app[CONFIG].data_path, row.session_id)
+    timeline = await asyncio.get_running_loop().run_in_executor(
+        None, _timeline, directory / layout.TIMELINE
+    )
+    return render(
+        request,
+        "qa_recording.html",
+        lang=lang,
+        item=item,
+        tracks=track_items,
+        timeline=timeline,
+        user=user.display_name,
+    )
+
+
+def _item(rec: dict[str, Any], lang: str) -> dict[str, Any]:
+    pct = f"{round((rec['render_progress'] or 0) * 100)}%" if rec["render_progress"] else ""
+    why = rec["render_error"] or i18n.t(f"qa.state.{rec['state']}", lang, {"pct": pct})
+    return {
+        **rec,
+        "when": _utc(rec["started_at"]),
+        "duration": _duration(rec["review_duration_s"] or rec["duration_s"]),
+        "state_text": i18n.t(f"qa.state.{rec['state']}", lang, {"pct": pct}).strip(),
+        "size": _size(rec["bytes"]),
+        "paused": round(rec["paused_s"]),
+        "retention": _utc(rec["retention_until"]) if rec["retention_until"] else "",
+        "expired": _utc(rec["expired_at"]) if rec["expired_at"] else "",
+        "why_no_review": why,
+    }
+
+
+def _timeline(path: Path) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                if len(out) >= MAX_TIMELINE_LINES:
+                    break
+                ev = json.loads(line)
+                text = ev.get("data", {}).get("text", "") if ev["kind"] == "chat.message" else ""
+                out.append(
+                    {
+                        "clock": _clock(ev["t"]),
+                        "kind": ev["kind"],
+                        "actor": ev.get("actor", ""),
+                        "text": str(text)[:500],
+                    }
+                )
+    except (OSError, ValueError):
+        pass
+    return out
+
+
+def _clock(seconds: float) -> str:
+    s = max(0, int(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _duration(seconds: float) -> str:
+    s = round(seconds)
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def _size(n: int) -> str:
+    if n >= 1 << 20:
+        return f"{n / (1 << 20):.1f} MB"
+    return f"{max(1, round(n / 1024))} KB" if n else "0 KB"
+
+
+def _utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def routes(app: web.Application) -> None:
+    app.router.add_get("/qa", qa_list)
+    app.router.add_get("/qa/recordings/{session}", qa_recording)
