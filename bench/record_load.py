@@ -51,16 +51,28 @@ from media_load import (
 )
 
 from recorder import layout
+from recorder.track import WRITER_THREAD
 from visual.ice import restrict_host_addresses, rtc_configuration
 from visual.seam import on_keyframe_request
 from visual.sources import Clip, synthetic_audio, synthetic_video
 
 
-async def cpu_window(pid: int, seconds: float) -> float:
-    """The process's CPU use over ``seconds``, in % of one core."""
-    c0, t0 = proc_cpu_s(pid), time.monotonic()
+async def cpu_window(pid: int, seconds: float) -> tuple[float, float]:
+    """The process's CPU use over ``seconds``, and its recorder thread's, in % of one core."""
+    c0, w0, t0 = proc_cpu_s(pid), writer_cpu_s(pid), time.monotonic()
     await asyncio.sleep(seconds)
-    return (proc_cpu_s(pid) - c0) / (time.monotonic() - t0) * 100
+    elapsed = time.monotonic() - t0
+    return (proc_cpu_s(pid) - c0) / elapsed * 100, (writer_cpu_s(pid) - w0) / elapsed * 100
+
+
+def writer_cpu_s(pid: int) -> float:
+    """CPU seconds of the server's recorder writer thread (named for the OS), 0 if none."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            if (task / "comm").read_text().strip() == WRITER_THREAD:
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
 
 
 # --------------------------------------------------------------------------- livedesk
@@ -109,17 +121,25 @@ async def run_livedesk(
             await loads[-1].sink()
             log(f"livedesk: session {i + 1}/{args.sessions} flowing")
         await asyncio.sleep(args.settle)
-        windows: list[tuple[str, float]] = []
+        windows: list[tuple[str, float, float]] = []
         sent0 = sum(s.sent for load in loads for s in load.streams)
         recording = False
-        for phase in ("unrecorded", "recorded", "unrecorded", "recorded"):
+        phases = (
+            ("unrecorded",) * args.pairs * 2
+            if args.never_record
+            else ("unrecorded", "recorded") * args.pairs
+        )
+        for phase in phases:
             if (phase == "recorded") != recording:
                 recording = phase == "recorded"
                 await set_recording(loads, target.agent, recording)
             await asyncio.sleep(args.settle)
-            cpu = await cpu_window(proc.pid, args.window)
-            windows.append((phase, cpu))
-            log(f"livedesk {phase}: server CPU {cpu:.1f}% for {args.sessions} sessions")
+            cpu, writer = await cpu_window(proc.pid, args.window)
+            windows.append((phase, cpu, writer))
+            log(
+                f"livedesk {phase}: server CPU {cpu:.1f}% for {args.sessions} sessions"
+                f" (recorder thread {writer:.2f}%)"
+            )
         await set_recording(loads, target.agent, False)
         sent = sum(s.sent for load in loads for s in load.streams) - sent0
         await asyncio.sleep(2)
@@ -130,12 +150,14 @@ async def run_livedesk(
         await target.close()
         proc.stop()
     files = read_back(data)
-    unrec = [c for p, c in windows if p == "unrecorded"]
-    rec = [c for p, c in windows if p == "recorded"]
+    unrec = [c for p, c, _ in windows if p == "unrecorded"]
+    rec = [c for p, c, _ in windows if p == "recorded"]
+    writer = [w for p, _, w in windows if p == "recorded"]
     n = args.sessions
     fwd = sum(unrec) / len(unrec) / n
     with_rec = sum(rec) / len(rec) / n
     return {
+        "writer_thread_cpu_pct_per_session": sum(writer) / len(writer) / n,
         "sessions": n,
         "windows": windows,
         "forward_cpu_pct_per_session": fwd,
@@ -206,7 +228,7 @@ async def run_baseline(
         sent0 = sum(s.sent for load in loads for s in load.streams if s.kind == "video")
         cpus = []
         for _ in range(2):
-            cpus.append(await cpu_window(proc.pid, args.window))
+            cpus.append((await cpu_window(proc.pid, args.window))[0])
             log(f"baseline MediaRecorder: CPU {cpus[-1]:.1f}% for {len(loads)} sessions")
         video_sent = (
             sum(s.sent for load in loads for s in load.streams if s.kind == "video") - sent0
@@ -242,7 +264,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--sessions", type=int, default=6, help="livedesk sessions (6)")
     ap.add_argument("--baseline-sessions", type=int, default=1, help="MediaRecorder sessions (1)")
-    ap.add_argument("--window", type=float, default=15.0, help="seconds per window (15)")
+    ap.add_argument("--window", type=float, default=20.0, help="seconds per window (20)")
+    ap.add_argument("--pairs", type=int, default=3, help="unrecorded/recorded window pairs (3)")
+    ap.add_argument(
+        "--never-record", action="store_true", help="a control run: every window unrecorded"
+    )
     ap.add_argument("--settle", type=float, default=3.0, help="seconds before a window (3)")
     ap.add_argument("--width", type=int, default=640)
     ap.add_argument("--height", type=int, default=480)
@@ -286,6 +312,7 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
 def report(res: dict[str, Any]) -> str:
     ld, bl = res["livedesk"], res["baseline"]
     added = ld["recording_adds_cpu_pct_per_session"]
+    writer = ld["writer_thread_cpu_pct_per_session"]
     ratio = bl["cpu_pct_per_session"] / added if added > 0 else float("inf")
     res["ratio_mediarecorder_to_livedesk_recording"] = ratio
     rec = ld["recorded"]
@@ -297,7 +324,10 @@ def report(res: dict[str, Any]) -> str:
         f"  forwarding and recording:         {ld['recorded_cpu_pct_per_session']:.2f}% of a core",
         f"  recording adds:                   {added:.2f}% of a core"
         f" = {share * 100:.1f}% of the forwarded session (aim: < 10%)",
-        f"  windows: {', '.join(f'{p} {c:.1f}%' for p, c in ld['windows'])}",
+        f"  the recorder's writer thread alone: {writer:.2f}% of a core"
+        f" = {writer / ld['forward_cpu_pct_per_session'] * 100:.1f}% of the forwarded session",
+        "  windows (server CPU, all sessions): "
+        + ", ".join(f"{p} {c:.1f}%" for p, c, _ in ld["windows"]),
         f"  recorded files: {rec['files']}, frames in them {rec['frames']},"
         f" dropped by the recorder {rec['dropped']}, unreadable {rec['unreadable']}",
         f"  server RSS after: {ld['server_rss_mb']:.0f} MB",

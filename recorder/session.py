@@ -98,7 +98,7 @@ class SessionRecording:
             max_queue=self._queue_frames,
             cluster_ms=self._cluster_ms,
             on_need_keyframe=on_need_keyframe,
-            **({"kek": self._kek} if self._kek is not None else {}),
+            kek=self._kek,
         )
         if self.paused:
             recorder.pause()

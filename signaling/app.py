@@ -57,7 +57,7 @@ STATUS_BY_CODE = {
     "recording_state": 409,
     "recording_off": 409,
     "recording_required": 409,
-    "consent": 403,
+    "consent": 409,
     "bad_range": 416,
     "capacity": 409,
     "conflict": 409,

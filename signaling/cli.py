@@ -109,6 +109,22 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recording_key(args: argparse.Namespace) -> int:
+    """Write a fresh key for encrypting recordings at rest (mode 0600)."""
+    from recorder.sealed import new_kek_file
+
+    path = Path(args.path)
+    if path.exists() and not args.force:
+        print(
+            f"{path} exists; --force replaces it (its recordings become unreadable)",
+            file=sys.stderr,
+        )
+        return 1
+    new_kek_file(path)
+    print(f"wrote {path}; set recording.encryption_key_file to it, and back it up apart")
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     cfg = _load(args)
     print(
@@ -198,6 +214,11 @@ def parser() -> argparse.ArgumentParser:
     init.add_argument("path", nargs="?", default="livedesk.toml")
     init.add_argument("--force", action="store_true")
     init.set_defaults(fn=cmd_init)
+
+    key = sub.add_parser("recording-key", help="write a key for encrypting recordings at rest")
+    key.add_argument("path")
+    key.add_argument("--force", action="store_true")
+    key.set_defaults(fn=cmd_recording_key)
 
     check = sub.add_parser("check-config", help="validate the configuration and exit")
     common(check)

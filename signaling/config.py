@@ -503,6 +503,14 @@ def _check(cfg: Config) -> None:
                 )
         _check_bot(name, entry)
     _check_media(cfg.media)
+    if cfg.recording.encryption_key_file:
+        from recorder.sealed import SealedError, load_kek
+
+        key_file = cfg.recording.encryption_key_file
+        try:
+            load_kek(Path(key_file).expanduser())
+        except SealedError as exc:
+            raise ConfigError("recording.encryption_key_file", key_file, exc.message) from None
     if cfg.links.keys:
         from signaling.links import LinkKeys
 

@@ -122,7 +122,8 @@ def put_recording(archive: Archive, manifest: Manifest, meta: dict[str, Any], no
         " ON CONFLICT(session_id) DO UPDATE SET state=excluded.state,"
         " ended_at=excluded.ended_at, duration_s=excluded.duration_s,"
         " paused_s=excluded.paused_s, bytes=excluded.bytes, tracks=excluded.tracks,"
-        " dropped=excluded.dropped, updated_at=excluded.updated_at",
+        " dropped=excluded.dropped, sealed=max(recordings.sealed, excluded.sealed),"
+        " updated_at=excluded.updated_at",
         (
             manifest.session_id,
             manifest.entry,
@@ -240,6 +241,14 @@ def claim_job(db: sqlite3.Connection, kind: str, now: float) -> JobRow | None:
 def requeue_running(db: sqlite3.Connection) -> int:
     """Jobs a stopped process was running go back to the queue (they survive restarts)."""
     return db.execute("UPDATE jobs SET state='queued' WHERE state='running'").rowcount
+
+
+def reset_rendering(db: sqlite3.Connection) -> int:
+    """Renderings a stopped process was making: back to what they were (their job is queued)."""
+    return db.execute(
+        "UPDATE recordings SET state=CASE WHEN interrupted=1 THEN 'interrupted'"
+        " ELSE 'complete' END WHERE state='rendering'"
+    ).rowcount
 
 
 def get_recording(db: sqlite3.Connection, session_id: str) -> RecordingRow | None:

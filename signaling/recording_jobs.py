@@ -94,6 +94,7 @@ class RecordingJobs:
     async def recover(self) -> list[str]:
         """Mark recordings a crash cut short as interrupted; returns their session ids."""
         await self.archive.run(idx.requeue_running)
+        await self.archive.run(idx.reset_rendering)
         rows = await self.archive.run(idx.unfinished)
         out = []
         for row in rows:
@@ -193,8 +194,12 @@ class RecordingJobs:
             await self.service.note(session_id, "recording.render_failed", {"error": message})
             log.warning("render failed", session_id=session_id, error=message)
             return
-        review = layout.session_dir(self.root, session_id) / layout.REVIEW
-        size = review.stat().st_size if review.exists() else 0
+        directory = layout.session_dir(self.root, session_id)
+        if self.service.kek is not None:  # the rendering is media too: sealed at rest
+            await asyncio.get_running_loop().run_in_executor(
+                None, _seal_outputs, directory, self.service.kek
+            )
+        size = await asyncio.get_running_loop().run_in_executor(None, _review_size, directory)
         idx.set_state(
             self.archive,
             session_id,
@@ -263,6 +268,11 @@ class RecordingJobs:
             child.kill()
             await child.wait()
             return {"error": "timeout", "message": f"over {s.render_timeout_s:.0f} s"}
+        except asyncio.CancelledError:  # shutting down: the job goes back to the queue
+            with contextlib.suppress(ProcessLookupError):
+                child.kill()
+            await asyncio.shield(child.wait())
+            raise
         finally:
             self._children.discard(child)
         if code != 0 and "error" not in outcome:
@@ -291,7 +301,7 @@ class RecordingJobs:
                 continue
             directory = layout.session_dir(self.root, row.session_id)
             tracks = await self.archive.run(functools.partial(_tracks, row.session_id))
-            names = [t.file for t in tracks] + list(MEDIA_FILES)
+            names = [t.file for t in tracks] + [n + s for n in MEDIA_FILES for s in ("", ".sealed")]
             loop = asyncio.get_running_loop()
             removed, freed = await loop.run_in_executor(None, _delete_media, directory, names)
             idx.set_state(self.archive, row.session_id, "expired", at, expired_at=at)
@@ -310,6 +320,31 @@ class RecordingJobs:
 
 def _tracks(session_id: str, db: Any) -> list[idx.TrackRow]:
     return idx.tracks_of(db, session_id)
+
+
+def _seal_outputs(directory: Path, kek: bytes) -> None:
+    """Encrypt the review rendering and the thumbnails, then remove the plain files."""
+    from recorder.sealed import SealedWriter
+
+    for name in MEDIA_FILES:
+        plain = directory / name
+        if not plain.exists():
+            continue
+        sealed = directory / (name + ".sealed")
+        writer = SealedWriter(sealed, kek)
+        with open(plain, "rb") as src:
+            while chunk := src.read(1 << 20):
+                writer.write(chunk)
+                writer.flush()
+        writer.close()
+        plain.unlink()
+
+
+def _review_size(directory: Path) -> int:
+    for name in (layout.REVIEW, layout.REVIEW + ".sealed"):
+        with contextlib.suppress(FileNotFoundError):
+            return (directory / name).stat().st_size
+    return 0
 
 
 def _delete_media(directory: Path, names: list[str]) -> tuple[int, int]:

@@ -7,6 +7,7 @@ back with PyAV and compared with what was sent, frame by frame, by hash.
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import json
 import sqlite3
@@ -461,3 +462,36 @@ async def test_recording_again_in_the_same_session_adds_files_and_keeps_the_firs
     assert second.first_ms > first.last_ms, "the second recording follows the first"
     directory = layout.session_dir(desk.cfg.data_path, sid)
     assert all((directory / t.file).exists() for t in manifest.tracks)
+
+
+async def test_with_a_key_media_is_encrypted_at_rest_and_served_in_plain(
+    start_desk: StartDesk, tmp_path: Path
+):
+    from recorder.sealed import SealedReader, load_kek, new_kek_file
+
+    key_file = tmp_path / "recording.key"
+    new_kek_file(key_file)
+    desk, sid = await recorded_session(
+        start_desk, recording={"encryption_key_file": str(key_file)}
+    )
+    directory = desk.cfg.data_path / "recordings" / sid
+    files = list((directory / "tracks").iterdir())
+    assert files and all(f.name.endswith(".webm.sealed") for f in files)
+    ebml = b"\x1a\x45\xdf\xa3"
+    assert all(not f.read_bytes().startswith(ebml) for f in files)
+    with SealedReader(files[0], load_kek(key_file)) as reader:
+        plain = reader.read()
+    assert plain.startswith(ebml)
+    qa = await login(desk, "qa_quinn")
+    async with qa.get(f"{desk.base}/api/recordings/{sid}") as r:
+        detail = await r.json()
+    assert detail["sealed"] is True
+    (cam,) = detail["track_list"]
+    async with qa.get(f"{desk.base}{cam['url']}", headers={"Range": "bytes=10-4009"}) as r:
+        assert r.status == 206
+        assert r.headers["Content-Range"] == f"bytes 10-4009/{len(plain)}"
+        assert await r.read() == plain[10:4010]
+    async with qa.get(f"{desk.base}{cam['url']}") as r:
+        assert r.status == 200 and await r.read() == plain
+    with av.open(io.BytesIO(plain)) as c:
+        assert sum(1 for p in c.demux(c.streams[0]) if p.size) == cam["frames"] > 20

@@ -617,3 +617,15 @@ def test_a_bad_recording_policy_names_its_key(recording: dict, key: str):
     with pytest.raises(ConfigError) as err:
         from_dict({"entries": {"shop": {"recording": recording}}})
     assert err.value.key == key
+
+
+def test_a_recording_key_file_that_is_missing_or_bad_stops_start_up(tmp_path: Path):
+    missing = tmp_path / "nope.key"
+    with pytest.raises(ConfigError) as err:
+        from_dict({"recording": {"encryption_key_file": str(missing)}})
+    assert err.value.key == "recording.encryption_key_file"
+    short = tmp_path / "short.key"
+    short.write_text("c2hvcnQ=\n")
+    with pytest.raises(ConfigError) as err:
+        from_dict({"recording": {"encryption_key_file": str(short)}})
+    assert err.value.key == "recording.encryption_key_file"
