@@ -471,9 +471,7 @@ async def test_with_a_key_media_is_encrypted_at_rest_and_served_in_plain(
 
     key_file = tmp_path / "recording.key"
     new_kek_file(key_file)
-    desk, sid = await recorded_session(
-        start_desk, recording={"encryption_key_file": str(key_file)}
-    )
+    desk, sid = await recorded_session(start_desk, recording={"encryption_key_file": str(key_file)})
     directory = desk.cfg.data_path / "recordings" / sid
     files = list((directory / "tracks").iterdir())
     assert files and all(f.name.endswith(".webm.sealed") for f in files)
