@@ -493,3 +493,45 @@ async def test_with_a_key_media_is_encrypted_at_rest_and_served_in_plain(
         assert r.status == 200 and await r.read() == plain
     with av.open(io.BytesIO(plain)) as c:
         assert sum(1 for p in c.demux(c.streams[0]) if p.size) == cam["frames"] > 20
+    # the review rendering is sealed too, and served in plain
+    body = await rendered(desk, sid)
+    assert not (directory / layout.REVIEW).exists()
+    assert (directory / (layout.REVIEW + ".sealed")).exists()
+    async with qa.get(f"{desk.base}{body['review']}") as r:
+        assert r.status == 200 and (await r.read())[4:8] == b"ftyp"
+
+
+async def rendered(desk: Any, sid: str, timeout: float = 60) -> dict[str, Any]:
+    """The recording's API view once its review rendering is made."""
+    qa = await login(desk, "qa_quinn")
+    deadline = time.monotonic() + timeout
+    while True:
+        async with qa.get(f"{desk.base}/api/recordings/{sid}") as r:
+            body = await r.json()
+        if body["state"] == "rendered":
+            return body
+        assert body["render_error"] == "", body["render_error"]
+        assert time.monotonic() < deadline, f"not rendered: {body}"
+        await asyncio.sleep(0.3)
+
+
+async def test_the_review_rendering_is_made_after_the_session_and_served(start_desk: StartDesk):
+    desk, sid = await recorded_session(
+        start_desk, recording={"render_width": 640, "render_height": 360}
+    )
+    body = await rendered(desk, sid)
+    assert body["review_duration_s"] == pytest.approx(body["duration_s"], abs=0.5)
+    qa = await login(desk, "qa_quinn")
+    async with qa.get(f"{desk.base}{body['review']}", headers={"Range": "bytes=0-99"}) as r:
+        assert r.status == 206 and r.headers["Content-Type"] == "video/mp4"
+    async with qa.get(f"{desk.base}{body['thumbs']}") as r:
+        assert r.status == 200 and (await r.read())[:2] == b"\xff\xd8"
+    review = desk.cfg.data_path / "recordings" / sid / layout.REVIEW
+    with av.open(str(review)) as c:
+        assert {s.type for s in c.streams} == {"video", "audio"}
+        assert c.streams.video[0].width == 640
+    await desk.app[RECORDING].desk.archive.flush()
+    kinds = [k for _, k, _ in desk.archive_events(sid)]
+    assert "recording.rendered" in kinds
+    (job,) = db_rows(desk, "SELECT state, progress FROM jobs WHERE session_id=?", sid)
+    assert job == ("done", 1.0)
