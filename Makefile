@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 ARGS   ?=
 CODE   := $(wildcard signaling visual recorder transcribe web tests bench)
 
-.PHONY: run test setup test-deps lint format unit integration browser bench bench-media clean
+.PHONY: run test setup test-deps lint format unit integration browser bench bench-media bench-record clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ bench: setup test-deps
 ## The media benchmark: forwarding vs a decode + re-encode relay (bench/README.md).
 bench-media: setup
 	$(BIN)/python bench/media_load.py $(ARGS)
+
+## The recording benchmark: what recording adds, vs aiortc's MediaRecorder (bench/README.md).
+bench-record: setup
+	$(BIN)/python bench/record_load.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info livedesk-data

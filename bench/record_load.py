@@ -313,7 +313,13 @@ def report(res: dict[str, Any]) -> str:
     ld, bl = res["livedesk"], res["baseline"]
     added = ld["recording_adds_cpu_pct_per_session"]
     writer = ld["writer_thread_cpu_pct_per_session"]
-    ratio = bl["cpu_pct_per_session"] / added if added > 0 else float("inf")
+    # the A/B difference is noisy at this size; the writer thread's own CPU is exact but
+    # leaves out the hand-over on the event loop. The larger of the two is the figure used.
+    cost = max(added, writer)
+    share_used = cost / ld["forward_cpu_pct_per_session"]
+    ratio = bl["cpu_pct_per_session"] / cost if cost > 0 else float("inf")
+    res["recording_cost_pct_per_session"] = cost
+    res["recording_cost_share"] = share_used
     res["ratio_mediarecorder_to_livedesk_recording"] = ratio
     rec = ld["recorded"]
     share = ld["recording_adds_share"]
@@ -322,10 +328,12 @@ def report(res: dict[str, Any]) -> str:
         f"livedesk, {ld['sessions']} sessions (4 tracks in, 4 out each), server CPU per session:",
         f"  forwarding, unrecorded:           {ld['forward_cpu_pct_per_session']:.2f}% of a core",
         f"  forwarding and recording:         {ld['recorded_cpu_pct_per_session']:.2f}% of a core",
-        f"  recording adds:                   {added:.2f}% of a core"
-        f" = {share * 100:.1f}% of the forwarded session (aim: < 10%)",
-        f"  the recorder's writer thread alone: {writer:.2f}% of a core"
+        f"  recorded minus unrecorded:        {added:.2f}% of a core"
+        f" = {share * 100:.1f}% of the forwarded session",
+        f"  the recorder's writer thread:     {writer:.2f}% of a core"
         f" = {writer / ld['forward_cpu_pct_per_session'] * 100:.1f}% of the forwarded session",
+        f"  recording costs (the larger):     {cost:.2f}% of a core"
+        f" = {share_used * 100:.1f}% of the forwarded session (aim: < 10%)",
         "  windows (server CPU, all sessions): "
         + ", ".join(f"{p} {c:.1f}%" for p, c, _ in ld["windows"]),
         f"  recorded files: {rec['files']}, frames in them {rec['frames']},"
@@ -337,7 +345,8 @@ def report(res: dict[str, Any]) -> str:
         f"  video frames written / sent:      {bl['video_frames_in_files']}"
         f" / {bl['video_frames_sent_in_windows']} (sent in the windows; files cover more)",
         "",
-        f"ratio, MediaRecorder CPU per session / livedesk recording CPU per session: {ratio:.1f}x",
+        f"ratio, MediaRecorder CPU per recorded session / what recording costs livedesk per"
+        f" session: {ratio:.0f}x",
     ]
     return "\n".join(lines)
 
