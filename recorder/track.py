@@ -174,10 +174,20 @@ class TrackRecorder:
         _WRITER.add(self)
 
     # ------------------------------------------------------------ event loop side
-    def put(self, data: bytes, timestamp: int, keyframe: bool, clock_rate: int) -> bool:
-        """Queue a frame; False if it was dropped (paused, full, or waiting for a keyframe)."""
+    def put(
+        self, data: bytes, timestamp: int, keyframe: bool, clock_rate: int, lost: bool = False
+    ) -> bool:
+        """Queue a frame; False if it was dropped (paused, full, or waiting for a keyframe).
+
+        ``lost``: frames before this one were lost on the way, so a video delta frame
+        cannot be decoded; the track skips to the next keyframe, and asks for one.
+        """
         if self.paused or self._closing:
             return False
+        if lost and self.kind == "video" and not keyframe and not self._need_keyframe:
+            self._need_keyframe = True
+            if self._on_need_keyframe is not None:
+                self._on_need_keyframe()
         if self._need_keyframe:
             if not keyframe:
                 self.stats.dropped += 1

@@ -249,7 +249,9 @@ class RecordingService:
             )
 
             def sink(frame: EncodedFrame, _put: Any = recorder.put) -> None:
-                _put(frame.data, frame.timestamp, frame.keyframe, frame.clock_rate)
+                _put(
+                    frame.data, frame.timestamp, frame.keyframe, frame.clock_rate, frame.after_loss
+                )
 
             pub.add_sink(sink)
             active.taps[pub_id] = _Tap(pub, info.id, sink)

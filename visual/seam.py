@@ -51,6 +51,9 @@ class EncodedFrame(NamedTuple):
     mime: str
     """``video/VP8``, ``audio/opus``, ``video/H264``."""
     clock_rate: int
+    after_loss: bool = False
+    """Video: packets between the previous frame and this one never arrived, so frames
+    that depend on what was lost cannot be decoded until the next keyframe."""
 
 
 def is_keyframe(mime: str, data: bytes) -> bool:
@@ -87,6 +90,7 @@ class _Tap:
     def __init__(self, sink: FrameSink) -> None:
         self._sink = sink
         self._stopped = threading.Event()
+        self._last_seq: int | None = None
 
     # called on the event loop by RTCRtpReceiver._handle_rtp_packet and __stop_decoder
     def put(self, item: Any) -> None:
@@ -96,9 +100,19 @@ class _Tap:
         codec, jitter_frame = item
         data = bytes(jitter_frame.data)
         mime = codec.mimeType
+        # the marker jitter buffer (video) numbers its frames' packets: a gap is a loss
+        first = getattr(jitter_frame, "first_seq", None)
+        lost = first is not None and self._last_seq is not None
+        lost = lost and first != (self._last_seq + 1) % 65536  # type: ignore[operator]
+        self._last_seq = getattr(jitter_frame, "last_seq", None)
         self._sink(
             EncodedFrame(
-                data, jitter_frame.timestamp, is_keyframe(mime, data), mime, codec.clockRate
+                data,
+                jitter_frame.timestamp,
+                is_keyframe(mime, data),
+                mime,
+                codec.clockRate,
+                bool(lost),
             )
         )
 
@@ -128,15 +142,21 @@ class MarkerJitterBuffer(JitterBuffer):
             if timestamp is None:
                 timestamp = packet.timestamp
             elif packet.timestamp != timestamp:
-                frame = JitterFrame(b"".join(p._data for p in packets), timestamp)
                 self.remove(count)
-                return frame
+                return _numbered(packets, timestamp)
             packets.append(packet)
             if packet.marker:
-                frame = JitterFrame(b"".join(p._data for p in packets), timestamp)
                 self.remove(count + 1)
-                return frame
+                return _numbered(packets, timestamp)
         return None
+
+
+def _numbered(packets: list[Any], timestamp: int) -> JitterFrame:
+    """A frame of ``packets``, with its first and last RTP sequence numbers."""
+    frame = JitterFrame(b"".join(p._data for p in packets), timestamp)
+    frame.first_seq = packets[0].sequence_number  # type: ignore[attr-defined]
+    frame.last_seq = packets[-1].sequence_number  # type: ignore[attr-defined]
+    return frame
 
 
 class BitrateAdvert:

@@ -179,3 +179,18 @@ def test_a_recording_killed_at_a_random_moment_plays_up_to_its_last_keyframe(
     path = tmp_path / "killed.webm"
     settled = record_and_kill(path, seed)
     assert decoded(path) >= settled
+
+
+def test_after_a_loss_a_video_track_skips_to_the_next_keyframe_and_asks_for_one(tmp_path: Path):
+    clip = video()  # a keyframe every 30 frames
+    path = tmp_path / "v.webm"
+    rec, asked = video_recorder(path)
+    feed(rec, clip, range(0, 40))
+    f = clip.frames[44]  # frames 40-43 never arrived
+    assert rec.put(f.data, 44 * clip.frame_ticks, f.keyframe, clip.clock_rate, lost=True) is False
+    assert asked == [1]
+    feed(rec, clip, range(45, 90))  # dropped until frame 60, the next keyframe
+    stats = rec.close()
+    assert stats.frames == 40 + 30
+    assert stats.dropped == 1 + (60 - 45)
+    assert decoded(path) == stats.frames  # nothing in the file depends on the lost frames

@@ -287,3 +287,29 @@ def test_a_clip_can_be_read_from_a_webm_file_with_its_packets_untouched(tmp_path
         frame_digest(f.data) for f in made.frames
     ]
     assert clip.frames[0].keyframe
+
+
+def packet(seq: int, timestamp: int, *, marker: bool = False) -> aiortc.rtp.RtpPacket:
+    p = aiortc.rtp.RtpPacket(payload_type=96, sequence_number=seq, timestamp=timestamp)
+    p.marker = marker
+    p._data = bytes([0x10, seq & 0xFF])  # type: ignore[attr-defined]
+    return p
+
+
+def test_a_gap_in_sequence_numbers_between_frames_is_reported_as_a_loss():
+    """The marker jitter buffer numbers each frame; the tap flags the frame after a gap."""
+    buf = seam.MarkerJitterBuffer(capacity=128, is_video=True)
+    got: list[EncodedFrame] = []
+    tap = seam._Tap(got.append)
+    codec = aiortc.RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90_000, payloadType=96)
+    # two frames, then packets 4-6 never arrive; one-packet frames follow until the
+    # buffer gives up waiting for them (past its capacity) and moves on
+    specs = [(1, 0, False), (2, 0, True), (3, 3000, True)]
+    specs += [(seq, seq * 3000, True) for seq in range(7, 300)]
+    for seq, ts, marker in specs:
+        _, frame = buf.add(packet(seq, ts, marker=marker))
+        if frame is not None:
+            tap.put((codec, frame))
+    assert [f.timestamp for f in got[:2]] == [0, 3000]
+    assert len(got) > 100
+    assert [f.after_loss for f in got] == [False, False, True] + [False] * (len(got) - 3)
