@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 ARGS   ?=
 CODE   := $(wildcard signaling visual recorder transcribe web tests bench)
 
-.PHONY: run test setup test-deps lint format unit integration browser bench bench-media bench-record clean
+.PHONY: run test setup test-deps lint format unit integration browser bench bench-media bench-record bench-transcribe clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ bench-media: setup
 ## The recording benchmark: what recording adds, vs aiortc's MediaRecorder (bench/README.md).
 bench-record: setup
 	$(BIN)/python bench/record_load.py $(ARGS)
+
+## Transcription quality and speed: plain pocketsphinx vs livedesk's pipeline (docs/transcription.md).
+bench-transcribe: setup test-deps
+	$(BIN)/python bench/transcribe_quality.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info livedesk-data

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Make sure the services and programs the test suite needs are here:
+#   - festival with the HTS voice (speech for the transcription tests), with apt-get when root;
 #   - Debian's chromium (browser tests), installed with apt-get when root;
 #   - a Redis server answering at LIVEDESK_TEST_REDIS_URL (default 127.0.0.1:6379),
 #     started here (and installed with apt-get when root) if none answers.
@@ -23,6 +24,14 @@ apt_install() {
 if [ ! -x /usr/bin/chromium ]; then
     log "installing Debian chromium"
     apt_install chromium || { log "chromium is missing"; [ "${CI:-}" = true ] && exit 1; }
+fi
+
+# --- festival (speech for the transcription tests) ------------------------
+# The HTS voice is far closer to natural speech than espeak-ng, which matters for a
+# word-error-rate test. text2wave comes with festival.
+if ! command -v text2wave >/dev/null || [ ! -d /usr/share/festival/voices/us/cmu_us_slt_arctic_hts ]; then
+    log "installing festival with the US SLT HTS voice"
+    apt_install festival festvox-us-slt-hts || { log "festival is missing"; [ "${CI:-}" = true ] && exit 1; }
 fi
 
 # --- redis ----------------------------------------------------------------
@@ -54,4 +63,4 @@ if ! redis_up; then
     for _ in $(seq 1 50); do redis_up && break; sleep 0.1; done
     redis_up || { log "redis-server did not come up"; exit 1; }
 fi
-log "chromium: $( [ -x /usr/bin/chromium ] && echo ok || echo missing ), redis: $host:$port ok"
+log "chromium: $( [ -x /usr/bin/chromium ] && echo ok || echo missing ), festival: $(command -v text2wave >/dev/null && echo ok || echo missing), redis: $host:$port ok"

@@ -244,6 +244,9 @@ class RecordingConfig(_Section):
     render_height: Annotated[int, msgspec.Meta(ge=180, le=2160, multiple_of=2)] = 720
     render_workers: Annotated[int, msgspec.Meta(ge=1, le=16)] = 1
     render_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 3600.0
+    transcribe: bool = True
+    """Transcribe every recording after it ends, each microphone on its own."""
+    transcribe_engine: Literal["pocketsphinx"] = "pocketsphinx"
     retention_check_s: Annotated[float, msgspec.Meta(gt=0)] = 3600.0
     """How often recordings past their retention are looked for."""
 

@@ -96,7 +96,14 @@ MEDIA_NOTES = frozenset(
 )
 BOT_NOTES = frozenset({"bot.answer", "bot.suggested"})
 RECORDING_NOTES = frozenset(
-    {"recording.finished", "recording.rendered", "recording.render_failed", "recording.failed"}
+    {
+        "recording.finished",
+        "recording.rendered",
+        "recording.render_failed",
+        "recording.failed",
+        "recording.transcribed",
+        "recording.transcribe_failed",
+    }
 )
 """What the recorder reports (system only); allowed after the session has ended too."""
 

@@ -34,6 +34,9 @@ _FILES = {
     "review": (layout.REVIEW, "video/mp4"),
     "thumbs": (layout.THUMBS, "image/jpeg"),
     "timeline": (layout.TIMELINE, "application/x-ndjson; charset=utf-8"),
+    "transcript": ("transcript.json", "application/json"),
+    "vtt": ("transcript.vtt", "text/vtt; charset=utf-8"),
+    "txt": ("transcript.txt", "text/plain; charset=utf-8"),
 }
 _TRACK_TYPES = {"video": "video/webm", "audio": "audio/webm"}
 
@@ -127,6 +130,9 @@ def public(row: idx.RecordingRow, progress: float | None) -> dict[str, Any]:
         "review_duration_s": row.review_duration_s,
         "thumbs": f"{base}/thumbs" if media and row.review_bytes else None,
         "timeline": f"{base}/timeline",
+        "transcript": f"{base}/transcript" if media else None,
+        "transcript_vtt": f"{base}/vtt" if media else None,
+        "transcript_txt": f"{base}/txt" if media else None,
     }
 
 

@@ -40,7 +40,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger("livedesk.recording")
 
 RENDER = "render"
+TRANSCRIBE = "transcribe"
 MEDIA_FILES = (layout.REVIEW, layout.THUMBS)
+TRANSCRIPT_FILES = ("transcript.json", "transcript.vtt", "transcript.txt")
 
 
 class RecordingJobs:
@@ -53,6 +55,8 @@ class RecordingJobs:
         self.root = service.root
         self.progress: dict[str, float] = {}
         """Session id -> render progress (0..1) of jobs running on this process."""
+        self.transcribing: dict[str, float] = {}
+        """Session id -> transcription progress (0..1) of jobs running on this process."""
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._children: set[asyncio.subprocess.Process] = set()
@@ -64,7 +68,11 @@ class RecordingJobs:
         self.service.on_finished.append(self.rendering_wanted)
         if self.settings.render:
             for n in range(self.settings.render_workers):
-                self._tasks.append(asyncio.create_task(self._render_loop(), name=f"render-{n}"))
+                loop = self._job_loop(RENDER, self.render)
+                self._tasks.append(asyncio.create_task(loop, name=f"render-{n}"))
+        if self.settings.transcribe:
+            loop = self._job_loop(TRANSCRIBE, self.transcribe)
+            self._tasks.append(asyncio.create_task(loop, name="transcribe"))
         self._tasks.append(asyncio.create_task(self._retention_loop(), name="retention"))
 
     async def close(self) -> None:
@@ -88,7 +96,9 @@ class RecordingJobs:
             return
         if self.settings.render:
             idx.queue_job(self.archive, RENDER, session_id, time.time())
-            self._wake.set()
+        if self.settings.transcribe:
+            idx.queue_job(self.archive, TRANSCRIBE, session_id, time.time())
+        self._wake.set()
 
     # ------------------------------------------------------------ recovery
     async def recover(self) -> list[str]:
@@ -156,20 +166,20 @@ class RecordingJobs:
         return manifest
 
     # ------------------------------------------------------------ rendering
-    async def _render_loop(self) -> None:
+    async def _job_loop(self, kind: str, runner: Any) -> None:
         while True:
-            job = await self.archive.run(lambda db: idx.claim_job(db, RENDER, time.time()))
+            job = await self.archive.run(lambda db: idx.claim_job(db, kind, time.time()))
             if job is None:
                 self._wake.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=5)
                 continue
             try:
-                await self.render(job)
+                await runner(job)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.exception("render job failed", session_id=job.session_id)
+                log.exception("job failed", kind=kind, session_id=job.session_id)
                 idx.job_finished(self.archive, job.id, time.time(), error=f"internal: {exc}")
 
     async def render(self, job: idx.JobRow) -> None:
@@ -183,7 +193,7 @@ class RecordingJobs:
         self.progress[session_id] = 0.0
         started = time.monotonic()
         try:
-            outcome = await self._run_renderer(job, layout.session_dir(self.root, session_id))
+            outcome = await self._run_child(job, self._render_args(session_id), self.progress)
         finally:
             self.progress.pop(session_id, None)
         now = time.time()
@@ -220,21 +230,45 @@ class RecordingJobs:
         await self.service.write_timeline(session_id)
         log.info("rendered", session_id=session_id, **figures)
 
-    async def _run_renderer(self, job: idx.JobRow, directory: Path) -> dict[str, Any]:
+    def _render_args(self, session_id: str) -> list[str]:
         s = self.settings
-        args = [
-            "-m",
-            "recorder.render",
-            str(directory),
-            "--fps",
-            str(s.render_fps),
-            "--width",
-            str(s.render_width),
-            "--height",
-            str(s.render_height),
-        ]
-        if self._key_file:
-            args += ["--key-file", self._key_file]
+        args = ["-m", "recorder.render", str(layout.session_dir(self.root, session_id))]
+        args += ["--fps", str(s.render_fps), "--width", str(s.render_width)]
+        args += ["--height", str(s.render_height)]
+        return args + (["--key-file", self._key_file] if self._key_file else [])
+
+    # ------------------------------------------------------------ transcription
+    async def transcribe(self, job: idx.JobRow) -> None:
+        """Each microphone transcribed on its own (``python -m transcribe``), then merged."""
+        session_id = job.session_id
+        directory = layout.session_dir(self.root, session_id)
+        args = ["-m", "transcribe", str(directory)]
+        args += ["--engine", self.settings.transcribe_engine, "--language", "en"]
+        args += ["--key-file", self._key_file] if self._key_file else []
+        self.transcribing[session_id] = 0.0
+        try:
+            outcome = await self._run_child(job, args, self.transcribing)
+        finally:
+            self.transcribing.pop(session_id, None)
+        now = time.time()
+        if "error" in outcome:
+            message = f"{outcome['error']}: {outcome.get('message', '')}"
+            idx.job_finished(self.archive, job.id, now, error=message)
+            await self.service.note(session_id, "recording.transcribe_failed", {"error": message})
+            return
+        if self.service.kek is not None:
+            await asyncio.get_running_loop().run_in_executor(
+                None, _seal_outputs, directory, self.service.kek, TRANSCRIPT_FILES
+            )
+        idx.job_finished(self.archive, job.id, now)
+        figures = {k: outcome.get(k) for k in ("segments", "redactions", "took_s")}
+        await self.service.note(session_id, "recording.transcribed", figures)
+        await self.service.write_timeline(session_id)
+
+    async def _run_child(
+        self, job: idx.JobRow, args: list[str], progress: dict[str, float]
+    ) -> dict[str, Any]:
+        s = self.settings
         child = await asyncio.create_subprocess_exec(
             sys.executable,
             *args,
@@ -256,7 +290,7 @@ class RecordingJobs:
                         continue
                     if "progress" in line:
                         p = float(line["progress"])
-                        self.progress[job.session_id] = p
+                        progress[job.session_id] = p
                         if time.monotonic() - last_write > 1.0:
                             idx.job_progress(self.archive, job.id, p)
                             last_write = time.monotonic()
@@ -301,7 +335,8 @@ class RecordingJobs:
                 continue
             directory = layout.session_dir(self.root, row.session_id)
             tracks = await self.archive.run(functools.partial(_tracks, row.session_id))
-            names = [t.file for t in tracks] + [n + s for n in MEDIA_FILES for s in ("", ".sealed")]
+            kept = (*MEDIA_FILES, *TRANSCRIPT_FILES)
+            names = [t.file for t in tracks] + [n + x for n in kept for x in ("", ".sealed")]
             loop = asyncio.get_running_loop()
             removed, freed = await loop.run_in_executor(None, _delete_media, directory, names)
             idx.set_state(self.archive, row.session_id, "expired", at, expired_at=at)
@@ -322,11 +357,11 @@ def _tracks(session_id: str, db: Any) -> list[idx.TrackRow]:
     return idx.tracks_of(db, session_id)
 
 
-def _seal_outputs(directory: Path, kek: bytes) -> None:
-    """Encrypt the review rendering and the thumbnails, then remove the plain files."""
+def _seal_outputs(directory: Path, kek: bytes, names: tuple[str, ...] = MEDIA_FILES) -> None:
+    """Encrypt what a job made (rendering, thumbnails, transcripts); remove the plain files."""
     from recorder.sealed import SealedWriter
 
-    for name in MEDIA_FILES:
+    for name in names:
         plain = directory / name
         if not plain.exists():
             continue

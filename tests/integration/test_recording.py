@@ -533,5 +533,41 @@ async def test_the_review_rendering_is_made_after_the_session_and_served(start_d
     await desk.app[RECORDING].desk.archive.flush()
     kinds = [k for _, k, _ in desk.archive_events(sid)]
     assert "recording.rendered" in kinds
-    (job,) = db_rows(desk, "SELECT state, progress FROM jobs WHERE session_id=?", sid)
+    (job,) = db_rows(
+        desk, "SELECT state, progress FROM jobs WHERE kind='render' AND session_id=?", sid
+    )
     assert job == ("done", 1.0)
+
+
+async def test_a_finished_recording_is_transcribed_and_the_transcript_served(
+    start_desk: StartDesk,
+):
+    users = (("agent_ann",), ("qa_quinn", {"role": "qa"}))
+    desk, agent, customer, sid = await accepted_pair(
+        start_desk, entries=entry(), users=users, recording={"render": False}
+    )
+    await agree(sid, agent, customer, "voice")
+    async with peers(customer, agent, sid) as (cm, am):
+        mic, _ = track(audio_clip())
+        await cm.publish("mic", mic)
+        await am.wait_publication("mic")
+        await record(sid, agent, customer)
+        await asyncio.sleep(1.5)
+        await agent.request("recording.stop", session=sid)
+        await finished(desk, sid)
+    deadline = time.monotonic() + 60
+    while True:
+        rows = db_rows(desk, "SELECT state, error FROM jobs WHERE kind='transcribe'")
+        if rows and rows[0][0] in ("done", "failed"):
+            break
+        assert time.monotonic() < deadline, rows
+        await asyncio.sleep(0.3)
+    assert rows == [("done", "")]
+    qa = await login(desk, "qa_quinn")
+    async with qa.get(f"{desk.base}/api/recordings/{sid}") as r:
+        body = await r.json()
+    async with qa.get(f"{desk.base}{body['transcript_vtt']}") as r:
+        assert r.status == 200 and r.headers["Content-Type"].startswith("text/vtt")
+        assert (await r.text()).startswith("WEBVTT")
+    await desk.app[RECORDING].desk.archive.flush()
+    assert "recording.transcribed" in [k for _, k, _ in desk.archive_events(sid)]
