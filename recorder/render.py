@@ -445,6 +445,7 @@ def main(argv: list[str] | None = None) -> int:
             "duration_s": result.duration_s,
             "frames": result.frames,
             "has_audio": result.has_audio,
+            "start_ms": result.start_ms,
             "warnings": result.warnings,
         }
     )

@@ -33,6 +33,11 @@ if ! command -v text2wave >/dev/null || [ ! -d /usr/share/festival/voices/us/cmu
     log "installing festival with the US SLT HTS voice"
     apt_install festival festvox-us-slt-hts || { log "festival is missing"; [ "${CI:-}" = true ] && exit 1; }
 fi
+# espeak-ng speaks Korean (robotically): enough to show a Korean entry gets a Korean transcript
+if ! command -v espeak-ng >/dev/null; then
+    log "installing espeak-ng"
+    apt_install espeak-ng || { log "espeak-ng is missing"; [ "${CI:-}" = true ] && exit 1; }
+fi
 
 # --- redis ----------------------------------------------------------------
 url="${LIVEDESK_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}"

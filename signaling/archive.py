@@ -178,6 +178,24 @@ MIGRATIONS: Sequence[str] = (
     );
     CREATE INDEX jobs_state ON jobs(state, created_at);
     """,
+    # 5: transcripts: full-text search over what was said, and phrase flags
+    """
+    CREATE VIRTUAL TABLE transcript_text USING fts5(
+        text, session_id UNINDEXED, speaker UNINDEXED, start UNINDEXED,
+        tokenize = 'unicode61'
+    );
+    CREATE TABLE transcript_flags (
+        session_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        at REAL,
+        speaker TEXT NOT NULL DEFAULT '',
+        text TEXT NOT NULL DEFAULT '',
+        missing INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX transcript_flags_session ON transcript_flags(session_id);
+    CREATE INDEX transcript_flags_name ON transcript_flags(name);
+    ALTER TABLE recordings ADD COLUMN review_start_s REAL NOT NULL DEFAULT 0;
+    """,
 )
 
 

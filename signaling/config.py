@@ -143,6 +143,42 @@ class RecordingPolicyConfig(_Section):
         return self.tier_retention_days.get(tier, self.retention_days)
 
 
+class FlagRuleConfig(_Section):
+    """A phrase to look for in transcripts: said (``expect = false``) or not said (``true``)."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    phrases: list[str] = []
+    speaker: Literal["any", "agent", "customer"] = "any"
+    expect: bool = False
+    """True: flag the session when none of the phrases was said (a required disclosure)."""
+
+
+class TranscriptionConfig(_Section):
+    """How an entry's recordings are transcribed (docs/transcription.md)."""
+
+    engine: Literal["pocketsphinx", "vosk", "faster-whisper"] = "pocketsphinx"
+    language: Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2}$")] = "en"
+    model_dir: str = ""
+    """faster-whisper: its local model directory; vosk: one for a language with no package."""
+    flags: list[FlagRuleConfig] = msgspec.field(
+        default_factory=lambda: [
+            FlagRuleConfig(
+                name="recording_disclosed",
+                phrases=["this call is recorded", "this call may be recorded", "recorded for"],
+                speaker="agent",
+                expect=True,
+            ),
+            FlagRuleConfig(name="cancel", phrases=["cancel"], speaker="customer"),
+            FlagRuleConfig(name="refund", phrases=["refund"], speaker="customer"),
+            FlagRuleConfig(
+                name="complaint",
+                phrases=["complaint", "complain", "unacceptable", "ridiculous", "terrible"],
+                speaker="customer",
+            ),
+        ]
+    )
+
+
 class EntryConfig(_Section):
     """One entry point: a link or widget placement, with its access rules (docs/access.md)."""
 
@@ -164,6 +200,7 @@ class EntryConfig(_Section):
     site_origins: list[str] = []  # company sites whose pages may embed the widget (CORS)
     bot: BotConfig = msgspec.field(default_factory=BotConfig)
     recording: RecordingPolicyConfig = msgspec.field(default_factory=RecordingPolicyConfig)
+    transcription: TranscriptionConfig = msgspec.field(default_factory=TranscriptionConfig)
 
     def policy(self) -> EntryPolicy:
         """The pure policy module's view of these rules."""
@@ -506,6 +543,8 @@ def _check(cfg: Config) -> None:
                 )
         _check_bot(name, entry)
     _check_media(cfg.media)
+    for name, entry in cfg.entries.items():
+        _check_transcription(name, entry.transcription)
     if cfg.recording.encryption_key_file:
         from recorder.sealed import SealedError, load_kek
 
@@ -525,6 +564,22 @@ def _check(cfg: Config) -> None:
             raise ConfigError("testing.fixed_now", cfg.testing.fixed_now, "not ISO 8601") from None
         if when.tzinfo is None:
             raise ConfigError("testing.fixed_now", cfg.testing.fixed_now, "needs a UTC offset")
+
+
+def _check_transcription(name: str, t: TranscriptionConfig) -> None:
+    """The engine must be able to run here: a missing model is a start-up error, not a job's."""
+    if not t.engine:
+        return
+    from transcribe.engines import EngineError, check_engine
+
+    key = f"entries.{name}.transcription"
+    try:
+        check_engine(t.engine, t.language, Path(t.model_dir).expanduser() if t.model_dir else None)
+    except EngineError as exc:
+        value = t.model_dir or t.engine
+        raise ConfigError(
+            f"{key}.{'model_dir' if t.model_dir else 'engine'}", value, exc.message
+        ) from None
 
 
 def _check_bot(name: str, entry: EntryConfig) -> None:

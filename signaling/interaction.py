@@ -103,6 +103,7 @@ RECORDING_NOTES = frozenset(
         "recording.failed",
         "recording.transcribed",
         "recording.transcribe_failed",
+        "recording.flagged",
     }
 )
 """What the recorder reports (system only); allowed after the session has ended too."""

@@ -16,12 +16,13 @@ from typing import Any
 from aiohttp import web
 
 from recorder import layout
+from recorder.sealed import SealedError
 from signaling import i18n
 from signaling import recording_index as idx
 from signaling.auth import PERMISSIONS, StaffRole
 from signaling.errors import AuthError, LivedeskError
 from signaling.http_api import current_staff
-from signaling.keys import ARCHIVE, CONFIG, RECORDING_JOBS
+from signaling.keys import ARCHIVE, CONFIG, RECORDING, RECORDING_JOBS
 from signaling.pages import render
 from signaling.recording_api import public, readable_row, reader
 
@@ -42,12 +43,37 @@ async def qa_list(request: web.Request) -> web.Response:
     except AuthError:
         return render(request, "forbidden.html", status=403, lang=lang)
     own = None if "recordings" in PERMISSIONS[StaffRole(user.role)] else user.username
-    rows = await request.app[ARCHIVE].run(
-        lambda db: idx.list_recordings(db, agent_id=own, limit=200)
-    )
+    query = request.query.get("q", "")[:200].strip()
+    flag = request.query.get("flag", "")[:64]
+    archive = request.app[ARCHIVE]
+    rows = await archive.run(lambda db: idx.list_recordings(db, agent_id=own, limit=200, flag=flag))
+    hits = await archive.run(lambda db: idx.search_transcripts(db, query, agent_id=own))
     progress = request.app[RECORDING_JOBS].progress
     items = [_item(public(r, progress.get(r.session_id)), lang) for r in rows]
-    return render(request, "qa.html", lang=lang, items=items, user=user.display_name)
+    flag_names = sorted(
+        {f.name for e in request.app[CONFIG].entries.values() for f in e.transcription.flags}
+    )
+    found = [
+        {
+            "session_id": h.session_id,
+            "speaker": i18n.t(f"qa.side.{h.speaker}", lang),
+            "clock": _clock(h.start),
+            "snippet": h.snippet,
+            "href": f"/qa/recordings/{h.session_id}?t={h.start:.1f}",
+        }
+        for h in hits
+    ]
+    return render(
+        request,
+        "qa.html",
+        lang=lang,
+        items=items,
+        user=user.display_name,
+        q=query,
+        flag=flag,
+        flags=flag_names,
+        hits=found,
+    )
 
 
 async def qa_recording(request: web.Request) -> web.Response:
@@ -77,9 +103,20 @@ async def qa_recording(request: web.Request) -> web.Response:
         for t in tracks
     ]
     directory = layout.session_dir(request.app[CONFIG].data_path, row.session_id)
-    timeline = await asyncio.get_running_loop().run_in_executor(
-        None, _timeline, directory / layout.TIMELINE
-    )
+    loop = asyncio.get_running_loop()
+    timeline = await loop.run_in_executor(None, _timeline, directory / layout.TIMELINE)
+    opener = request.app[RECORDING].open_input
+    lines = await loop.run_in_executor(None, _transcript, directory, opener, lang)
+    flags = await archive.run(lambda db: idx.flags_of(db, row.session_id))
+    flag_items = [
+        {
+            "name": f["name"],
+            "clock": _clock(f["at"]) if f["at"] is not None else "",
+            "at": f["at"],
+            "missing": f["missing"],
+        }
+        for f in flags
+    ]
     return render(
         request,
         "qa_recording.html",
@@ -87,6 +124,8 @@ async def qa_recording(request: web.Request) -> web.Response:
         item=item,
         tracks=track_items,
         timeline=timeline,
+        transcript=lines,
+        flags=flag_items,
         user=user.display_name,
     )
 
@@ -127,6 +166,35 @@ def _timeline(path: Path) -> list[dict[str, Any]]:
     except (OSError, ValueError):
         pass
     return out
+
+
+def _transcript(directory: Path, opener: Any, lang: str) -> list[dict[str, Any]]:
+    """The transcript's lines for the page (plain or sealed file), or none yet."""
+    for name in ("transcript.json.sealed", "transcript.json"):
+        path = directory / name
+        if not path.exists():
+            continue
+        try:
+            src = opener(path)
+            if hasattr(src, "read"):
+                with src:
+                    raw = src.read()
+            else:
+                raw = Path(src).read_bytes()
+            segments = json.loads(raw).get("segments", [])
+        except (OSError, ValueError, LivedeskError, SealedError):
+            return []
+        return [
+            {
+                "start": float(seg["start"]),
+                "clock": _clock(seg["start"]),
+                "speaker": i18n.t(f"qa.side.{seg['speaker']}", lang),
+                "side": seg["speaker"],
+                "text": seg["text"],
+            }
+            for seg in segments[:MAX_TIMELINE_LINES]
+        ]
+    return []
 
 
 def _clock(seconds: float) -> str:

@@ -128,6 +128,7 @@ def public(row: idx.RecordingRow, progress: float | None) -> dict[str, Any]:
         "render_progress": progress,
         "review": f"{base}/review" if media and row.review_bytes else None,
         "review_duration_s": row.review_duration_s,
+        "review_start_s": row.review_start_s,
         "thumbs": f"{base}/thumbs" if media and row.review_bytes else None,
         "timeline": f"{base}/timeline",
         "transcript": f"{base}/transcript" if media else None,
@@ -144,8 +145,9 @@ async def list_recordings(request: web.Request) -> web.Response:
         before = float(request.query.get("before", "0"))
     except ValueError:
         raise InteractionError("bad_message", "limit and before must be numbers") from None
+    flag = request.query.get("flag", "")[:64]
     rows = await request.app[ARCHIVE].run(
-        lambda db: idx.list_recordings(db, agent_id=own, limit=limit, before=before)
+        lambda db: idx.list_recordings(db, agent_id=own, limit=limit, before=before, flag=flag)
     )
     progress = request.app[RECORDING_JOBS].progress
     return web.json_response({"recordings": [public(r, progress.get(r.session_id)) for r in rows]})
@@ -177,6 +179,7 @@ async def recording_detail(request: web.Request) -> web.Response:
         }
         for t in tracks
     ]
+    body["flags"] = await archive.run(lambda db: idx.flags_of(db, row.session_id))
     body["render_job"] = (
         {"state": job.state, "progress": job.progress, "attempts": job.attempts, "error": job.error}
         if job
@@ -279,7 +282,33 @@ async def _sealed_response(
     return web.Response(body=body, status=status, headers=headers)
 
 
+async def search(request: web.Request) -> web.Response:
+    """Full-text search over transcripts: each hit with its context and a link to the moment."""
+    user = await reader(request)
+    own = None if "recordings" in PERMISSIONS[StaffRole(user.role)] else user.username
+    query = request.query.get("q", "")[:200]
+    hits = await request.app[ARCHIVE].run(
+        lambda db: idx.search_transcripts(db, query, agent_id=own)
+    )
+    return web.json_response(
+        {
+            "q": query,
+            "hits": [
+                {
+                    "session_id": h.session_id,
+                    "speaker": h.speaker,
+                    "start": h.start,
+                    "snippet": h.snippet,
+                    "url": f"/qa/recordings/{h.session_id}?t={h.start:.1f}",
+                }
+                for h in hits
+            ],
+        }
+    )
+
+
 def routes(app: web.Application) -> None:
+    app.router.add_get("/api/recordings/search", search)
     app.router.add_get("/api/recordings", list_recordings)
     app.router.add_get("/api/recordings/{session}", recording_detail)
     app.router.add_get("/api/recordings/{session}/files/{name}", recording_file)

@@ -47,6 +47,8 @@ class RecordingRow(msgspec.Struct, frozen=True):
     retention_until: float | None
     expired_at: float | None
     updated_at: float
+    review_start_s: float = 0.0
+    """Where the review rendering starts on the session clock."""
 
 
 class TrackRow(msgspec.Struct, frozen=True):
@@ -177,7 +179,14 @@ def put_track(archive: Archive, session_id: str, t: TrackInfo) -> None:
 
 def set_state(archive: Archive, session_id: str, state: str, now: float, **extra: Any) -> None:
     """Change a recording's state, and any of a few bookkeeping columns with it."""
-    allowed = {"interrupted", "render_error", "review_bytes", "review_duration_s", "expired_at"}
+    allowed = {
+        "interrupted",
+        "render_error",
+        "review_bytes",
+        "review_duration_s",
+        "review_start_s",
+        "expired_at",
+    }
     if state not in STATES or not set(extra) <= allowed:
         raise ValueError(f"bad recording update {state!r} {sorted(extra)}")
     cols = "".join(f", {k}=?" for k in extra)
@@ -258,7 +267,12 @@ def get_recording(db: sqlite3.Connection, session_id: str) -> RecordingRow | Non
 
 
 def list_recordings(
-    db: sqlite3.Connection, *, agent_id: str | None = None, limit: int = 100, before: float = 0
+    db: sqlite3.Connection,
+    *,
+    agent_id: str | None = None,
+    limit: int = 100,
+    before: float = 0,
+    flag: str = "",
 ) -> list[RecordingRow]:
     where: list[str] = ["1=1"]
     params: list[Any] = []
@@ -268,6 +282,9 @@ def list_recordings(
     if before:
         where.append("started_at<?")
         params.append(before)
+    if flag:
+        where.append("session_id IN (SELECT session_id FROM transcript_flags WHERE name=?)")
+        params.append(flag)
     q = (
         f"SELECT {_REC_COLS} FROM recordings WHERE {' AND '.join(where)}"  # noqa: S608
         " ORDER BY started_at DESC LIMIT ?"
@@ -302,3 +319,68 @@ def get_job(db: sqlite3.Connection, kind: str, session_id: str) -> JobRow | None
 def list_jobs(db: sqlite3.Connection, *, limit: int = 100) -> list[JobRow]:
     q = f"SELECT {_JOB_COLS} FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?"  # noqa: S608
     return [_job(r) for r in db.execute(q, (max(1, min(limit, 500)),))]
+
+
+# ------------------------------------------------------------------ transcripts
+
+
+def put_transcript(
+    archive: Archive, session_id: str, segments: list[dict[str, Any]], flags: list[dict[str, Any]]
+) -> None:
+    """Replace a session's searchable transcript lines and its flags."""
+    archive.execute_later("DELETE FROM transcript_text WHERE session_id=?", (session_id,))
+    archive.execute_later("DELETE FROM transcript_flags WHERE session_id=?", (session_id,))
+    for seg in segments:
+        archive.execute_later(
+            "INSERT INTO transcript_text (text, session_id, speaker, start) VALUES (?,?,?,?)",
+            (seg["text"], session_id, seg["speaker"], seg["start"]),
+        )
+    for f in flags:
+        archive.execute_later(
+            "INSERT INTO transcript_flags VALUES (?,?,?,?,?,?)",
+            (session_id, f["name"], f.get("at"), f.get("speaker", ""), f.get("text", ""),
+             int(bool(f.get("missing")))),
+        )  # fmt: skip
+
+
+class Hit(msgspec.Struct, frozen=True):
+    session_id: str
+    speaker: str
+    start: float
+    snippet: str
+
+
+def search_transcripts(
+    db: sqlite3.Connection, query: str, *, agent_id: str | None = None, limit: int = 50
+) -> list[Hit]:
+    """Transcript lines that match ``query`` (words, all of them), with the hit marked."""
+    words = [w for w in query.replace('"', " ").split() if w][:10]
+    if not words:
+        return []
+    match = " ".join(f'"{w}"' for w in words)
+    sql = (
+        "SELECT t.session_id, t.speaker, t.start, snippet(transcript_text, 0, '[', ']', '…', 12)"
+        " FROM transcript_text t"
+    )
+    params: list[Any] = [match]
+    if agent_id is not None:
+        sql += " JOIN recordings r ON r.session_id = t.session_id"
+    sql += " WHERE transcript_text MATCH ?"
+    if agent_id is not None:
+        sql += " AND r.agent_id = ?"
+        params.append(agent_id)
+    sql += " ORDER BY rank LIMIT ?"
+    params.append(max(1, min(limit, 200)))
+    return [Hit(r[0], r[1], float(r[2]), r[3]) for r in db.execute(sql, params)]
+
+
+def flags_of(db: sqlite3.Connection, session_id: str) -> list[dict[str, Any]]:
+    rows = db.execute(
+        "SELECT name, at, speaker, text, missing FROM transcript_flags WHERE session_id=?"
+        " ORDER BY at IS NULL DESC, at",
+        (session_id,),
+    )
+    return [
+        {"name": r[0], "at": r[1], "speaker": r[2], "text": r[3], "missing": bool(r[4])}
+        for r in rows
+    ]

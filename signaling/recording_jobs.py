@@ -33,6 +33,7 @@ from recorder.probe import probe_track
 from recorder.session import _copy_stats
 from signaling import audit
 from signaling import recording_index as idx
+from signaling.config import TranscriptionConfig
 
 if TYPE_CHECKING:
     from signaling.recording import RecordingService
@@ -218,6 +219,7 @@ class RecordingJobs:
             render_error="",
             review_bytes=size,
             review_duration_s=float(outcome.get("duration_s", 0.0)),
+            review_start_s=float(outcome.get("start_ms", 0)) / 1000,
         )
         idx.job_finished(self.archive, job.id, now)
         figures = {
@@ -242,8 +244,16 @@ class RecordingJobs:
         """Each microphone transcribed on its own (``python -m transcribe``), then merged."""
         session_id = job.session_id
         directory = layout.session_dir(self.root, session_id)
-        args = ["-m", "transcribe", str(directory)]
-        args += ["--engine", self.settings.transcribe_engine, "--language", "en"]
+        row = await self.archive.run(lambda db: idx.get_recording(db, session_id))
+        entry = self.service.cfg.entries.get(row.entry) if row is not None else None
+        tc = entry.transcription if entry is not None else TranscriptionConfig()
+        rules = [
+            {"name": f.name, "phrases": f.phrases, "speaker": f.speaker, "expect": f.expect}
+            for f in tc.flags
+        ]
+        args = ["-m", "transcribe", str(directory), "--engine", tc.engine]
+        args += ["--language", tc.language, "--flags", json.dumps(rules)]
+        args += ["--model-dir", _home(tc.model_dir)] if tc.model_dir else []
         args += ["--key-file", self._key_file] if self._key_file else []
         self.transcribing[session_id] = 0.0
         try:
@@ -256,13 +266,19 @@ class RecordingJobs:
             idx.job_finished(self.archive, job.id, now, error=message)
             await self.service.note(session_id, "recording.transcribe_failed", {"error": message})
             return
+        loop = asyncio.get_running_loop()
+        transcript = await loop.run_in_executor(None, _read_json, directory / TRANSCRIPT_FILES[0])
         if self.service.kek is not None:
-            await asyncio.get_running_loop().run_in_executor(
+            await loop.run_in_executor(
                 None, _seal_outputs, directory, self.service.kek, TRANSCRIPT_FILES
             )
+        flags = transcript.get("flags", [])
+        idx.put_transcript(self.archive, session_id, transcript.get("segments", []), flags)
         idx.job_finished(self.archive, job.id, now)
-        figures = {k: outcome.get(k) for k in ("segments", "redactions", "took_s")}
+        figures = {k: outcome.get(k) for k in ("segments", "redactions", "flags", "took_s")}
         await self.service.note(session_id, "recording.transcribed", figures)
+        for flag in flags[:50]:  # markers on the review timeline
+            await self.service.note(session_id, "recording.flagged", flag)
         await self.service.write_timeline(session_id)
 
     async def _run_child(
@@ -351,6 +367,18 @@ class RecordingJobs:
             log.info("recording expired", session_id=row.session_id, files=removed, bytes=freed)
             out.append(row.session_id)
         return out
+
+
+def _home(path: str) -> str:
+    return os.path.expanduser(path)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _tracks(session_id: str, db: Any) -> list[idx.TrackRow]:

@@ -54,3 +54,53 @@ def speak(text: str) -> tuple[np.ndarray, int]:
     with wave.open(str(path)) as w:
         pcm = np.frombuffer(w.readframes(w.getnframes()), np.int16)
         return pcm, w.getframerate()
+
+
+@functools.cache
+def speak_korean(text: str) -> tuple[np.ndarray, int]:
+    """``text`` spoken by espeak-ng's Korean voice (robotic, but Korean)."""
+    if not shutil.which("espeak-ng"):
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("espeak-ng is missing; run scripts/ensure-test-deps.sh")
+        pytest.skip("espeak-ng is not installed")
+    _CACHE.mkdir(exist_ok=True)
+    path = _CACHE / f"ko-{hashlib.sha1(text.encode()).hexdigest()[:16]}.wav"
+    if not path.exists():
+        part = path.with_suffix(".part.wav")
+        subprocess.run(
+            ["espeak-ng", "-v", "ko", "-w", str(part), text],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        part.replace(path)
+    with wave.open(str(path)) as w:
+        return np.frombuffer(w.readframes(w.getnframes()), np.int16), w.getframerate()
+
+
+def speech_clip(text: str, *, seconds: float = 6.0):
+    """``text`` spoken, then silence up to ``seconds``, as an Opus clip a ClipTrack plays."""
+    from fractions import Fraction
+
+    import av
+
+    from visual.sources import Clip, ClipFrame
+
+    pcm, rate = speak(text)
+    frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+    frame.sample_rate = rate
+    up = av.AudioResampler(format="s16", layout="mono", rate=48_000)
+    x = np.concatenate([f.to_ndarray().reshape(-1) for f in up.resample(frame)])
+    total = np.zeros(int(seconds * 48_000), np.int16)
+    total[: min(len(x), len(total))] = x[: len(total)]
+    enc = av.CodecContext.create("libopus", "w")
+    enc.sample_rate, enc.layout, enc.format = 48_000, "mono", "s16"
+    enc.time_base = Fraction(1, 48_000)
+    frames = []
+    for i in range(len(total) // 960):
+        f = av.AudioFrame.from_ndarray(
+            total[i * 960 : (i + 1) * 960].reshape(1, -1), format="s16", layout="mono"
+        )
+        f.sample_rate, f.pts = 48_000, i * 960
+        frames += [ClipFrame(bytes(p), True) for p in enc.encode(f)]
+    return Clip("audio", "opus", tuple(frames), 48_000, 960)

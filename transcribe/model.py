@@ -27,6 +27,8 @@ class Transcript(msgspec.Struct):
     segments: list[Segment] = []
     redactions: int = 0
     warnings: list[str] = []
+    flags: list[dict[str, object]] = []
+    """What ``transcribe.flags`` found: name, at, speaker, text, missing."""
 
 
 def merge(per_speaker: Iterable[Iterable[Segment]]) -> list[Segment]:

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -339,3 +340,44 @@ def static_site() -> Iterator[StaticSite]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=5)
+
+
+# ---------------------------------------------------------------- recordings and QA
+
+RECORDING_CONFIG = """
+[server]
+demo = true
+
+[media]
+host_addresses = ["127.0.0.1"]
+
+[recording]
+render_fps = 10
+render_width = 640
+render_height = 360
+"""
+QA_USER, QA_PASSWORD = "quinn", "qa-browser-pw-1"
+
+
+@pytest.fixture(scope="module")
+def recording_server() -> Iterator[Server]:
+    """A server that records (small, quick review renderings), with a QA reviewer."""
+    with run_livedesk(RECORDING_CONFIG) as server:
+        add = subprocess.run(
+            [sys.executable, "-m", "signaling", "user", "add", QA_USER, "--role", "qa",
+             "--display-name", "Quinn Reviewer", "--password", QA_PASSWORD,
+             "--data-dir", str(server.data_dir)],
+            cwd=REPO, env=_server_env(), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert add.returncode == 0, add.stderr
+        yield server
+
+
+async def staff_login(page: Any, server: Server, username: str, password: str) -> None:
+    """Log in through the console's form and wait for the server's answer."""
+    await page.goto(server.base_url + "/agent")
+    await page.get_by_test_id("login-username").fill(username)
+    await page.get_by_test_id("login-password").fill(password)
+    async with page.expect_response(lambda r: r.url.endswith("/api/login")) as answer:
+        await page.get_by_test_id("login-submit").click()
+    assert (await answer.value).status == 200

