@@ -217,6 +217,42 @@ def _utc(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+async def qa_jobs(request: web.Request) -> web.Response:
+    """The rendering and transcription jobs: progress, time left, failures, retry."""
+    lang = await _language_and_login(request)
+    try:
+        user = await reader(request)
+        if "recordings" not in PERMISSIONS[StaffRole(user.role)]:
+            raise AuthError("forbidden", "QA, supervisors and admins only")
+    except AuthError:
+        return render(request, "forbidden.html", status=403, lang=lang)
+    rows = await request.app[ARCHIVE].run(lambda db: idx.list_jobs(db, limit=200))
+    live = request.app[RECORDING_JOBS]
+    items = []
+    for j in rows:
+        running = live.progress if j.kind == "render" else live.transcribing
+        progress = running.get(j.session_id, j.progress) if j.state == "running" else j.progress
+        eta = None
+        if j.state == "running" and j.started_at and progress > 0.02:
+            eta = (datetime.now(UTC).timestamp() - j.started_at) * (1 - progress) / progress
+        items.append(
+            {
+                "id": j.id,
+                "kind": i18n.t(f"qa.job.{j.kind}", lang),
+                "session_id": j.session_id,
+                "state": j.state,
+                "state_text": i18n.t(f"qa.job_state.{j.state}", lang),
+                "pct": round(progress * 100),
+                "eta": f"{round(eta)} s" if eta is not None else "",
+                "attempts": j.attempts,
+                "error": j.error,
+                "when": _utc(j.created_at),
+            }
+        )
+    return render(request, "qa_jobs.html", lang=lang, jobs=items, user=user.display_name)
+
+
 def routes(app: web.Application) -> None:
+    app.router.add_get("/qa/jobs", qa_jobs)
     app.router.add_get("/qa", qa_list)
     app.router.add_get("/qa/recordings/{session}", qa_recording)

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from recorder import layout
@@ -307,7 +309,52 @@ async def search(request: web.Request) -> web.Response:
     )
 
 
+def _eta(job: idx.JobRow, now: float) -> float | None:
+    """Seconds left, from the progress made so far (None until there is some)."""
+    if job.state != "running" or job.started_at is None or job.progress <= 0.02:
+        return None
+    spent = now - job.started_at
+    return round(spent * (1 - job.progress) / job.progress, 1)
+
+
+async def jobs(request: web.Request) -> web.Response:
+    """Rendering and transcription jobs: progress, time left, failures and their reason."""
+    user = await reader(request)
+    if "recordings" not in PERMISSIONS[StaffRole(user.role)]:
+        raise AuthError("forbidden", "the job list is for QA reviewers, supervisors and admins")
+    rows = await request.app[ARCHIVE].run(lambda db: idx.list_jobs(db, limit=200))
+    live = request.app[RECORDING_JOBS]
+    now = time.time()
+    out = []
+    for j in rows:
+        running = live.progress if j.kind == "render" else live.transcribing
+        progress = running.get(j.session_id, j.progress) if j.state == "running" else j.progress
+        job = msgspec.structs.replace(j, progress=progress)
+        out.append({**msgspec.to_builtins(job), "eta_s": _eta(job, now)})
+    return web.json_response({"jobs": out})
+
+
+async def retry(request: web.Request) -> web.Response:
+    """Queue a failed job again (it keeps its attempts count)."""
+    user = await reader(request)
+    if "recordings" not in PERMISSIONS[StaffRole(user.role)]:
+        raise AuthError("forbidden", "retrying jobs is for QA reviewers, supervisors and admins")
+    try:
+        job_id = int(request.match_info["job"])
+    except ValueError:
+        raise InteractionError("not_found", "no such job") from None
+    job = await request.app[ARCHIVE].run(lambda db: idx.retry_job(db, job_id, time.time()))
+    if job is None:
+        raise InteractionError("wrong_state", "only a failed or finished job can be run again")
+    request.app[RECORDING_JOBS].wake()
+    if request.headers.get("Accept", "").startswith("text/html"):
+        raise web.HTTPSeeOther("/qa/jobs")
+    return web.json_response({"job": msgspec.to_builtins(job)})
+
+
 def routes(app: web.Application) -> None:
+    app.router.add_get("/api/jobs", jobs)
+    app.router.add_post("/api/jobs/{job}/retry", retry)
     app.router.add_get("/api/recordings/search", search)
     app.router.add_get("/api/recordings", list_recordings)
     app.router.add_get("/api/recordings/{session}", recording_detail)

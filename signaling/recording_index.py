@@ -384,3 +384,16 @@ def flags_of(db: sqlite3.Connection, session_id: str) -> list[dict[str, Any]]:
         {"name": r[0], "at": r[1], "speaker": r[2], "text": r[3], "missing": bool(r[4])}
         for r in rows
     ]
+
+
+def retry_job(db: sqlite3.Connection, job_id: int, now: float) -> JobRow | None:
+    """Queue a failed (or finished) job again; None if there is no such job or it is busy."""
+    cur = db.execute(
+        "UPDATE jobs SET state='queued', progress=0, error='', started_at=NULL,"
+        " finished_at=NULL, created_at=? WHERE id=? AND state IN ('failed','done')",
+        (now, job_id),
+    )
+    if cur.rowcount == 0:
+        return None
+    row = db.execute(f"SELECT {_JOB_COLS} FROM jobs WHERE id=?", (job_id,)).fetchone()  # noqa: S608
+    return _job(row) if row else None

@@ -91,6 +91,10 @@ class RecordingJobs:
             with contextlib.suppress(Exception):
                 await child.wait()
 
+    def wake(self) -> None:
+        """Look for queued jobs now (one was queued again)."""
+        self._wake.set()
+
     def rendering_wanted(self, session_id: str) -> None:
         manifest = self.service.active.get(session_id)
         if manifest is not None:

@@ -571,3 +571,48 @@ async def test_a_finished_recording_is_transcribed_and_the_transcript_served(
         assert (await r.text()).startswith("WEBVTT")
     await desk.app[RECORDING].desk.archive.flush()
     assert "recording.transcribed" in [k for _, k, _ in desk.archive_events(sid)]
+
+
+async def test_the_job_list_shows_a_failure_with_its_reason_and_a_retry_runs_it_again(
+    start_desk: StartDesk,
+):
+    desk, sid = await recorded_session(
+        start_desk, recording={"render_width": 640, "render_height": 360, "transcribe": False}
+    )
+    await rendered(desk, sid)
+    qa = await login(desk, "qa_quinn")
+
+    async def render_job() -> dict[str, Any]:
+        async with qa.get(f"{desk.base}/api/jobs") as r:
+            assert r.status == 200
+            (job,) = [j for j in (await r.json())["jobs"] if j["kind"] == "render"]
+            return job
+
+    async def settled() -> dict[str, Any]:
+        deadline = time.monotonic() + 60
+        while (job := await render_job())["state"] in ("queued", "running"):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.2)
+        return job
+
+    first = await render_job()
+    assert first["state"] == "done" and first["progress"] == 1.0 and first["attempts"] == 1
+    tracks = desk.cfg.data_path / "recordings" / sid / "tracks"
+    hidden = tracks.with_name("hidden")
+    tracks.rename(hidden)
+    async with qa.post(f"{desk.base}/api/jobs/{first['id']}/retry") as r:
+        assert r.status == 200
+    failed = await settled()
+    assert failed["state"] == "failed" and failed["attempts"] == 2
+    assert failed["error"].startswith("nothing_recorded:")
+    async with qa.get(f"{desk.base}/qa/jobs") as r:
+        page = await r.text()
+    assert 'data-state="failed"' in page and "nothing_recorded" in page
+    hidden.rename(tracks)
+    async with qa.post(f"{desk.base}/api/jobs/{first['id']}/retry") as r:
+        assert r.status == 200
+    again = await settled()
+    assert again["state"] == "done" and again["attempts"] == 3
+    agent = await login(desk, "agent_ann")
+    async with agent.get(f"{desk.base}/api/jobs") as r:
+        assert r.status == 403
