@@ -11,7 +11,16 @@ import jinja2
 from aiohttp import web
 
 import web as web_assets
-from signaling import __version__, entry_api, http_api, link_api, pages, qa_pages, recording_api
+from signaling import (
+    __version__,
+    entry_api,
+    http_api,
+    link_api,
+    pages,
+    qa_pages,
+    recording_api,
+    review_api,
+)
 from signaling.archive import Archive
 from signaling.config import Config
 from signaling.desk import Desk
@@ -150,6 +159,7 @@ def create_app(
     app.router.add_post("/api/cases", link_api.open_case)
     app.router.add_post("/api/fallbacks/{id}/handled", http_api.fallback_handled)
     recording_api.routes(app)
+    review_api.routes(app)
     qa_pages.routes(app)
     app.router.add_get("/ws", ws_handler)
     app.router.add_get("/", pages.index)

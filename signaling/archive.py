@@ -196,6 +196,28 @@ MIGRATIONS: Sequence[str] = (
     CREATE INDEX transcript_flags_name ON transcript_flags(name);
     ALTER TABLE recordings ADD COLUMN review_start_s REAL NOT NULL DEFAULT 0;
     """,
+    # 6: QA scores (one per reviewer and session) and comments pinned to a moment
+    """
+    CREATE TABLE scores (
+        session_id TEXT NOT NULL,
+        reviewer TEXT NOT NULL,
+        answers TEXT NOT NULL,
+        total REAL NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        updated_by TEXT NOT NULL,
+        PRIMARY KEY (session_id, reviewer)
+    );
+    CREATE TABLE review_comments (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        session_id TEXT NOT NULL,
+        author TEXT NOT NULL,
+        at REAL NOT NULL,
+        text TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX review_comments_session ON review_comments(session_id, at);
+    """,
 )
 
 

@@ -288,6 +288,34 @@ class RecordingConfig(_Section):
     """How often recordings past their retention are looked for."""
 
 
+class CriterionConfig(_Section):
+    id: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_]{1,40}$")]
+    label: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    kind: Literal["yes_no", "scale"] = "yes_no"
+    weight: Annotated[float, msgspec.Meta(gt=0, le=100)] = 1.0
+    comment_on_fail: bool = False
+
+
+class QaConfig(_Section):
+    """The QA scorecard (docs/transcription.md, "Scorecards")."""
+
+    scorecard: list[CriterionConfig] = msgspec.field(
+        default_factory=lambda: [
+            CriterionConfig(id="greeting", label="Greeted the customer and gave their name"),
+            CriterionConfig(
+                id="disclosure",
+                label="Said the call is recorded",
+                weight=2.0,
+                comment_on_fail=True,
+            ),
+            CriterionConfig(
+                id="resolution", label="Understood and solved the problem", kind="scale", weight=3.0
+            ),
+            CriterionConfig(id="tone", label="Tone and courtesy", kind="scale", weight=2.0),
+        ]
+    )
+
+
 class LinkKeyConfig(_Section):
     kid: str
     secret: str
@@ -317,6 +345,7 @@ class Config(_Section):
     links: LinksConfig = msgspec.field(default_factory=LinksConfig)
     media: MediaConfig = msgspec.field(default_factory=MediaConfig)
     recording: RecordingConfig = msgspec.field(default_factory=RecordingConfig)
+    qa: QaConfig = msgspec.field(default_factory=QaConfig)
     testing: TestingConfig = msgspec.field(default_factory=TestingConfig)
     entries: dict[EntryId, EntryConfig] = msgspec.field(default_factory=lambda: {"demo": _demo()})
 
@@ -402,6 +431,7 @@ _SECTIONS = {
         ("links", LinksConfig),
         ("media", MediaConfig),
         ("recording", RecordingConfig),
+        ("qa", QaConfig),
         ("testing", TestingConfig),
     )
 }

@@ -13,11 +13,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from recorder import layout
 from recorder.sealed import SealedError
-from signaling import i18n
+from signaling import i18n, review_api
 from signaling import recording_index as idx
 from signaling.auth import PERMISSIONS, StaffRole
 from signaling.errors import AuthError, LivedeskError
@@ -108,6 +109,29 @@ async def qa_recording(request: web.Request) -> web.Response:
     opener = request.app[RECORDING].open_input
     lines = await loop.run_in_executor(None, _transcript, directory, opener, lang)
     flags = await archive.run(lambda db: idx.flags_of(db, row.session_id))
+    scores = await archive.run(lambda db: review_api._scores(db, row.session_id))
+    comments = await archive.run(lambda db: review_api._comments(db, row.session_id))
+    mine: dict[str, Any] = next(
+        (x["answers"] for x in scores if x["reviewer"] == user.username), {}
+    )
+    card = []
+    for c in review_api.criteria(request):
+        given = mine.get(c.id) or {}
+        value = given.get("value")
+        card.append(
+            {
+                **msgspec.to_builtins(c),
+                "yes": value is True,
+                "no": value is False,
+                "scale": value if isinstance(value, int) and not isinstance(value, bool) else 0,
+                "comment": given.get("comment", ""),
+            }
+        )
+    reviewing = "recordings" in PERMISSIONS[StaffRole(user.role)]
+    for x in scores:
+        x["when"] = _utc(x["updated_at"])
+    for cm in comments:
+        cm["clock"] = _clock(cm["at"])
     flag_items = [
         {
             "name": f["name"],
@@ -126,6 +150,11 @@ async def qa_recording(request: web.Request) -> web.Response:
         timeline=timeline,
         transcript=lines,
         flags=flag_items,
+        scorecard=card,
+        scores=scores,
+        comments=comments,
+        reviewing=reviewing,
+        me=user.username,
         user=user.display_name,
     )
 

@@ -117,3 +117,24 @@ async def test_a_reviewer_finds_a_spoken_word_and_jumps_to_it(
     )
     flags = page.get_by_test_id("qa-flags")
     await expect(flags).to_contain_text("refund")
+    # score it, reload: the answers and the score are still there
+    card = page.get_by_test_id("scorecard")
+    await card.locator('[data-criterion="greeting"] input[value="yes"]').check()
+    await card.locator('[data-criterion="disclosure"] input[value="no"]').check()
+    await card.get_by_test_id("score-save").click()
+    await expect(card.get_by_test_id("score-error")).to_contain_text(
+        "disclosure: a comment is required when it fails"
+    )
+    await card.locator('[data-criterion="resolution"] input[value="4"]').check()
+    await card.locator('[data-criterion="tone"] input[value="5"]').check()
+    await card.locator('[data-criterion="disclosure"] input[type="text"]').fill("not said")
+    async with page.expect_navigation():
+        await card.get_by_test_id("score-save").click()
+    await page.reload()
+    scores = page.get_by_test_id("scores")
+    await expect(scores).to_contain_text(f"{QA_USER}: 65.6 / 100")
+    card = page.get_by_test_id("scorecard")
+    await expect(card.locator('[data-criterion="resolution"] input[value="4"]')).to_be_checked()
+    await expect(card.locator('[data-criterion="disclosure"] input[type="text"]')).to_have_value(
+        "not said"
+    )

@@ -281,7 +281,7 @@ async def test_recording_stops_when_the_session_wraps_up(start_desk: StartDesk):
 
 
 async def recorded_session(start_desk: StartDesk, **sections: Any) -> tuple[Any, str]:
-    users = (("agent_ann",), ("agent_bob",), ("qa_quinn", {"role": "qa"}))
+    users = sections.pop("users", (("agent_ann",), ("agent_bob",), ("qa_quinn", {"role": "qa"})))
     desk, agent, customer, sid = await accepted_pair(
         start_desk, entries=entry(), users=users, **sections
     )
@@ -615,4 +615,56 @@ async def test_the_job_list_shows_a_failure_with_its_reason_and_a_retry_runs_it_
     assert again["state"] == "done" and again["attempts"] == 3
     agent = await login(desk, "agent_ann")
     async with agent.get(f"{desk.base}/api/jobs") as r:
+        assert r.status == 403
+
+
+async def test_reviewers_score_a_session_and_only_the_author_or_an_admin_changes_it(
+    start_desk: StartDesk,
+):
+    users = (
+        ("agent_ann",),
+        ("qa_quinn", {"role": "qa"}),
+        ("qa_rhea", {"role": "qa"}),
+        ("admin_ada", {"role": "admin"}),
+    )
+    desk, sid = await recorded_session(
+        start_desk, users=users, recording={"render": False, "transcribe": False}
+    )
+    quinn = await login(desk, "qa_quinn")
+    rhea = await login(desk, "qa_rhea")
+    ada = await login(desk, "admin_ada")
+    url = f"{desk.base}/api/recordings/{sid}"
+    answers = {
+        "greeting": {"value": True},
+        "disclosure": {"value": False},
+        "resolution": {"value": 4},
+        "tone": {"value": 5},
+    }
+    async with quinn.put(f"{url}/score", json={"answers": answers}) as r:
+        assert r.status == 400
+        assert (await r.json())["error"]["message"] == (
+            "disclosure: a comment is required when it fails"
+        )
+    answers["disclosure"] = {"value": False, "comment": "never said it"}
+    async with quinn.put(f"{url}/score", json={"answers": answers}) as r:
+        assert r.status == 200
+        total = (await r.json())["total"]
+    assert total == pytest.approx(100 * (1 + 0 + 3 * 0.75 + 2) / 8, abs=0.1)
+    async with rhea.put(f"{url}/score", json={"answers": answers, "reviewer": "qa_quinn"}) as r:
+        assert r.status == 403
+    answers["disclosure"] = {"value": True}
+    async with ada.put(f"{url}/score", json={"answers": answers, "reviewer": "qa_quinn"}) as r:
+        assert r.status == 200
+    async with quinn.post(f"{url}/comments", json={"at": 12.5, "text": "good save here"}) as r:
+        assert r.status == 201
+    async with rhea.get(f"{url}/review") as r:
+        review = await r.json()
+    (mine,) = review["scores"]
+    assert mine["reviewer"] == "qa_quinn" and mine["updated_by"] == "admin_ada"
+    assert mine["total"] == pytest.approx(100 * (1 + 2 + 2.25 + 2) / 8, abs=0.1)
+    assert [(c["author"], c["at"], c["text"]) for c in review["comments"]] == [
+        ("qa_quinn", 12.5, "good save here")
+    ]
+    agent = await login(desk, "agent_ann")
+    async with agent.get(f"{url}/review") as r:
         assert r.status == 403

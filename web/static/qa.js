@@ -9,6 +9,55 @@
 
   var video = document.querySelector('[data-testid="review-video"]');
   var lines = Array.prototype.slice.call(document.querySelectorAll(".qa-line"));
+
+  function send(method, url, body) {
+    return fetch(url, {
+      method: method,
+      headers: { "Content-Type": "application/json" },
+      credentials: "same-origin",
+      body: JSON.stringify(body),
+    }).then(function (r) {
+      return r.json().then(function (data) {
+        if (!r.ok) throw new Error((data.error && data.error.message) || r.statusText);
+        return data;
+      });
+    });
+  }
+
+  var card = document.querySelector('[data-testid="scorecard"]');
+  if (card) {
+    card.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var answers = {};
+      Array.prototype.forEach.call(card.querySelectorAll(".qa-criterion"), function (fs) {
+        var id = fs.dataset.criterion;
+        var picked = fs.querySelector('input[type="radio"]:checked');
+        if (!picked) return;
+        var value = fs.dataset.kind === "yes_no" ? picked.value === "yes" : parseInt(picked.value, 10);
+        var comment = fs.querySelector('input[type="text"]').value;
+        answers[id] = { value: value, comment: comment };
+      });
+      var error = card.querySelector('[data-testid="score-error"]');
+      send("PUT", "/api/recordings/" + card.dataset.session + "/score", { answers: answers })
+        .then(function () { location.reload(); }, function (err) {
+          error.textContent = err.message;
+          error.hidden = false;
+        });
+    });
+  }
+
+  var commentForm = document.querySelector('[data-testid="comment-form"]');
+  if (commentForm) {
+    commentForm.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var offsetNow = video ? parseFloat(video.dataset.offset || "0") + video.currentTime : 0;
+      var text = commentForm.querySelector('input[name="text"]').value;
+      send("POST", "/api/recordings/" + commentForm.dataset.session + "/comments",
+        { at: Math.max(0, offsetNow), text: text })
+        .then(function () { location.reload(); }, function () {});
+    });
+  }
+
   if (!video) return;
   var offset = parseFloat(video.dataset.offset || "0") || 0;
 
