@@ -15,6 +15,7 @@ from signaling import (
     __version__,
     entry_api,
     http_api,
+    kpi_api,
     link_api,
     pages,
     qa_pages,
@@ -160,6 +161,7 @@ def create_app(
     app.router.add_post("/api/fallbacks/{id}/handled", http_api.fallback_handled)
     recording_api.routes(app)
     review_api.routes(app)
+    kpi_api.routes(app)
     qa_pages.routes(app)
     app.router.add_get("/ws", ws_handler)
     app.router.add_get("/", pages.index)

@@ -218,6 +218,14 @@ MIGRATIONS: Sequence[str] = (
     );
     CREATE INDEX review_comments_session ON review_comments(session_id, at);
     """,
+    # 7: the customer's answer to the one-question survey at the end (CSAT, 1-5)
+    """
+    CREATE TABLE csat (
+        session_id TEXT PRIMARY KEY,
+        score INTEGER NOT NULL CHECK (score BETWEEN 1 AND 5),
+        at REAL NOT NULL
+    );
+    """,
 )
 
 

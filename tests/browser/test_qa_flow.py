@@ -138,3 +138,9 @@ async def test_a_reviewer_finds_a_spoken_word_and_jumps_to_it(
     await expect(card.locator('[data-criterion="disclosure"] input[type="text"]')).to_have_value(
         "not said"
     )
+    # the KPI page counts the session, with its score
+    await page.goto(server.base_url + "/qa/kpis")
+    row = page.get_by_test_id("kpis-agent").locator(f'tr[data-key="{server.agent_user}"]')
+    await expect(row).to_be_visible()
+    await expect(row.locator('[data-kpi="sessions"]')).to_have_text("1")
+    await expect(row.locator('[data-kpi="qa"]')).to_have_text("65.6")

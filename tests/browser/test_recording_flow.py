@@ -88,6 +88,11 @@ async def test_consent_to_recording_then_qa_finds_and_plays_it(
     log_lines = customer.get_by_test_id("chat-log")
     await expect(log_lines).to_contain_text("Recording started.")
     await expect(log_lines).to_contain_text("Recording paused.")
+    # the one-question survey at the end
+    await expect(customer.get_by_test_id("csat")).to_be_visible()
+    await customer.get_by_test_id("csat-4").click()
+    await expect(customer.get_by_test_id("csat-thanks")).to_be_visible()
+    await expect(customer.get_by_test_id("csat")).to_be_hidden()
 
     # a QA reviewer finds it, waits for the review video, and plays it
     qa_ctx = await browser()

@@ -668,3 +668,58 @@ async def test_reviewers_score_a_session_and_only_the_author_or_an_admin_changes
     agent = await login(desk, "agent_ann")
     async with agent.get(f"{url}/review") as r:
         assert r.status == 403
+
+
+async def test_kpis_count_escalation_consent_qa_and_the_customers_survey(start_desk: StartDesk):
+    desk, agent, customer, sid = await accepted_pair(
+        start_desk,
+        entries=entry(),
+        users=(("agent_ann",), ("qa_quinn", {"role": "qa"})),
+        recording={"render": False, "transcribe": False},
+    )
+    await agree(sid, agent, customer, "voice")
+    async with peers(customer, agent, sid) as (cm, am):
+        mic, _ = track(audio_clip())
+        await cm.publish("mic", mic)
+        await am.wait_publication("mic")
+        await record(sid, agent, customer)
+        await asyncio.sleep(0.5)
+    http = await desk.http()
+    csat_url = f"{desk.base}/api/sessions/{sid}/csat"
+    bearer = {"Authorization": f"Bearer {customer.token}"}
+    async with http.post(csat_url, json={"score": 4}, headers=bearer) as r:
+        assert r.status == 409, "not before the conversation ends"
+    await agent.request("session.wrapup", session=sid)
+    await agent.request("session.complete", session=sid, disposition="solved")
+    async with http.post(csat_url, json={"score": 9}, headers=bearer) as r:
+        assert r.status == 400
+    async with http.post(csat_url, json={"score": 4}, headers=bearer) as r:
+        assert r.status == 201
+    async with http.post(csat_url, json={"score": 5}, headers=bearer) as r:
+        assert r.status == 409, "answered once"
+    async with http.post(csat_url, json={"score": 5}) as r:
+        assert r.status == 401
+    qa = await login(desk, "qa_quinn")
+    answers = {
+        "greeting": {"value": True},
+        "disclosure": {"value": True},
+        "resolution": {"value": 5},
+        "tone": {"value": 5},
+    }
+    async with qa.put(f"{desk.base}/api/recordings/{sid}/score", json={"answers": answers}) as r:
+        assert r.status == 200
+    async with qa.get(f"{desk.base}/api/kpis", params={"by": "agent"}) as r:
+        (row,) = (await r.json())["rows"]
+    assert row["agent"] == "agent_ann" and row["sessions"] == 1
+    assert row["escalation_rate"] == 1.0 and row["to_voice"] == 1.0 and row["by_agent"] == 1
+    assert row["consent_rate"] == 1.0 and row["avg_qa_score"] == 100.0
+    assert (row["avg_csat"], row["csat_answers"]) == (4.0, 1)
+    assert row["avg_wait_s"] is not None and row["avg_handle_s"] > 0
+    async with qa.get(f"{desk.base}/api/kpis.csv", params={"by": "entry"}) as r:
+        lines = (await r.text()).strip().splitlines()
+    assert lines[0].startswith("entry,sessions,") and lines[1].startswith("demo,1,")
+    async with qa.get(f"{desk.base}/qa/kpis") as r:
+        assert r.status == 200 and 'data-key="agent_ann"' in await r.text()
+    ann = await login(desk, "agent_ann")
+    async with ann.get(f"{desk.base}/api/kpis") as r:
+        assert r.status == 403

@@ -38,6 +38,8 @@
     app: $("app"),
     call: $("call"),
     recording: $("recording"),
+    csat: $("csat"),
+    csatThanks: $("csat-thanks"),
     consent: $("consent"),
     upgrade: $("upgrade"),
     askVideo: $("ask-video"),
@@ -138,6 +140,10 @@
     composer.setEnabled(chatting || state === "starting");
     ui.footer.hidden = over;
     ui.ended.hidden = !over;
+    // the one-question survey, once an agent has served this chat
+    var asked = over && !!agentName && record && !record.csat;
+    ui.csat.hidden = !asked;
+    ui.csatThanks.hidden = !(over && record && record.csat);
     ui.nameRow.hidden = state !== "new";
     ui.leave.hidden = !(state === "waiting" || state === "active");
     ui.agentName.hidden = state !== "active" || !agentName;
@@ -518,6 +524,24 @@
       // leaving a queued chat ends it, and an ended chat closes its socket
       if (state === "closed" || state === "ended") return;
       showError(err.code === "disconnected" ? t("customer.reconnecting") : err.message);
+    });
+  });
+
+  Array.prototype.forEach.call(ui.csat.querySelectorAll("[data-score]"), function (button) {
+    button.addEventListener("click", function () {
+      if (!record) return;
+      var score = parseInt(button.dataset.score, 10);
+      fetch("/api/sessions/" + encodeURIComponent(record.session) + "/csat", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Authorization: "Bearer " + record.token },
+        body: JSON.stringify({ score: score }),
+      }).then(function (r) {
+        if (r.ok || r.status === 409) {
+          record.csat = score;
+          persist();
+          setState(state);
+        }
+      }, function () {});
     });
   });
 

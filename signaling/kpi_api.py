@@ -1,0 +1,111 @@
+"""The customer's one-question survey (CSAT) and the KPI pages and CSV."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import Annotated
+
+import msgspec
+from aiohttp import web
+
+from signaling import i18n, kpi
+from signaling.auth import PERMISSIONS, StaffRole, read_participant
+from signaling.errors import AuthError, InteractionError
+from signaling.http_api import current_staff, decode_body
+from signaling.keys import ARCHIVE, SECRET
+from signaling.pages import render
+
+GROUPS = ("day", "agent", "entry")
+
+
+class CsatBody(msgspec.Struct, forbid_unknown_fields=True):
+    score: Annotated[int, msgspec.Meta(ge=1, le=5)]
+
+
+async def csat(request: web.Request) -> web.Response:
+    """``POST /api/sessions/{session}/csat`` with the customer's participant token: once."""
+    session_id = request.match_info["session"]
+    auth = request.headers.get("Authorization", "")
+    if not auth.lower().startswith("bearer "):
+        raise AuthError("unauthorized", "the survey needs the session's participant token")
+    participant = read_participant(auth[7:].strip(), request.app[SECRET])
+    if participant.session != session_id:
+        raise AuthError("forbidden", "this token is for another session")
+    body = await decode_body(request, CsatBody)
+    archive = request.app[ARCHIVE]
+    await archive.flush()
+    record = await archive.interaction(session_id)
+    if record is None or record["state"] not in ("wrap_up", "ended") or not record["agent_id"]:
+        raise InteractionError("wrong_state", "the survey opens when the conversation ends")
+
+    def write(db: sqlite3.Connection) -> bool:
+        cur = db.execute(
+            "INSERT OR IGNORE INTO csat VALUES (?,?,?)", (session_id, body.score, time.time())
+        )
+        return cur.rowcount == 1
+
+    if not await archive.run(write):
+        raise InteractionError("wrong_state", "this survey has been answered")
+    return web.json_response({"score": body.score}, status=201)
+
+
+async def _allowed(request: web.Request) -> None:
+    user = await current_staff(request)
+    assert user is not None
+    if not {"recordings", "supervise"} & PERMISSIONS[StaffRole(user.role)]:
+        raise AuthError("forbidden", "KPIs are for QA reviewers, supervisors and admins")
+
+
+def _by(request: web.Request) -> str:
+    by = request.query.get("by", "day")
+    if by not in GROUPS:
+        raise InteractionError("bad_message", f"by must be one of {', '.join(GROUPS)}")
+    return by
+
+
+async def kpis(request: web.Request) -> web.Response:
+    """``GET /api/kpis?by=day|agent|entry&days=N`` as JSON."""
+    await _allowed(request)
+    by = _by(request)
+    days = min(max(int(request.query.get("days", "30") or 30), 1), 366)
+    facts = await request.app[ARCHIVE].run(
+        lambda db: kpi.load_facts(db, since=time.time() - days * 86400)
+    )
+    return web.json_response({"by": by, "days": days, "rows": kpi.aggregate(facts, by)})
+
+
+async def kpis_csv(request: web.Request) -> web.Response:
+    await _allowed(request)
+    by = _by(request)
+    facts = await request.app[ARCHIVE].run(lambda db: kpi.load_facts(db, since=0))
+    return web.Response(
+        text=kpi.to_csv(kpi.aggregate(facts, by)),
+        content_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="livedesk-kpis-by-{by}.csv"'},
+    )
+
+
+async def kpi_page(request: web.Request) -> web.Response:
+    lang = i18n.pick_language("", request.headers.get("Accept-Language"))
+    if await current_staff(request, required=False) is None:
+        raise web.HTTPFound("/agent")
+    try:
+        await _allowed(request)
+    except AuthError:
+        return render(request, "forbidden.html", status=403, lang=lang)
+    facts = await request.app[ARCHIVE].run(
+        lambda db: kpi.load_facts(db, since=time.time() - 30 * 86400)
+    )
+    tables = {by: kpi.aggregate(facts, by) for by in GROUPS}
+    most = max((r["sessions"] for r in tables["day"]), default=1)
+    for r in tables["day"]:
+        r["bar"] = round(100 * r["sessions"] / most)
+    return render(request, "qa_kpis.html", lang=lang, tables=tables)
+
+
+def routes(app: web.Application) -> None:
+    app.router.add_post("/api/sessions/{session}/csat", csat)
+    app.router.add_get("/api/kpis", kpis)
+    app.router.add_get("/api/kpis.csv", kpis_csv)
+    app.router.add_get("/qa/kpis", kpi_page)
