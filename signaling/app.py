@@ -69,6 +69,7 @@ STATUS_BY_CODE = {
     "recording_required": 409,
     "consent": 409,
     "bad_range": 416,
+    "bad_filter": 400,
     "capacity": 409,
     "conflict": 409,
     "rate_limited": 429,

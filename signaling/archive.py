@@ -226,6 +226,25 @@ MIGRATIONS: Sequence[str] = (
         at REAL NOT NULL
     );
     """,
+    # 8: full-text search over chat, kept by a trigger as chat messages are archived
+    """
+    CREATE VIRTUAL TABLE chat_text USING fts5(
+        text, session_id UNINDEXED, side UNINDEXED, at UNINDEXED, tokenize = 'unicode61'
+    );
+    CREATE TRIGGER events_chat_text AFTER INSERT ON events
+    WHEN new.kind = 'chat.message' BEGIN
+        INSERT INTO chat_text (text, session_id, side, at) VALUES (
+            json_extract(new.data, '$.text'), new.session_id, new.actor_role,
+            new.at - COALESCE(
+                (SELECT created_at FROM interactions WHERE id = new.session_id), new.at)
+        );
+    END;
+    INSERT INTO chat_text (text, session_id, side, at)
+        SELECT json_extract(e.data, '$.text'), e.session_id, e.actor_role,
+               e.at - i.created_at
+        FROM events e JOIN interactions i ON i.id = e.session_id
+        WHERE e.kind = 'chat.message';
+    """,
 )
 
 

@@ -28,6 +28,7 @@ ERROR_CODES: dict[str, str] = {
     "recording_off": "the entry's recording policy does not record this session",
     "recording_required": "the customer declined a recording the entry requires beyond chat",
     "bad_range": "the Range header cannot be satisfied",
+    "bad_filter": "a QA list filter is not valid; the message names the field",
     "bad_sdp": "the SDP offer is malformed or offers nothing the server can use",
     "internal": "an unexpected server error; it was logged",
 }

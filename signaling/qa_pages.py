@@ -18,7 +18,7 @@ from aiohttp import web
 
 from recorder import layout
 from recorder.sealed import SealedError
-from signaling import i18n, review_api
+from signaling import i18n, qa_filter, qa_timeline, review_api
 from signaling import recording_index as idx
 from signaling.auth import PERMISSIONS, StaffRole
 from signaling.errors import AuthError, LivedeskError
@@ -27,7 +27,7 @@ from signaling.keys import ARCHIVE, CONFIG, RECORDING, RECORDING_JOBS
 from signaling.pages import render
 from signaling.recording_api import public, readable_row, reader
 
-MAX_TIMELINE_LINES = 2000
+MAX_TIMELINE_LINES = qa_timeline.MAX_LINES
 
 
 async def _language_and_login(request: web.Request) -> str:
@@ -38,6 +38,7 @@ async def _language_and_login(request: web.Request) -> str:
 
 
 async def qa_list(request: web.Request) -> web.Response:
+    """The recorded sessions, filtered, and what was said or written that matches ``q``."""
     lang = await _language_and_login(request)
     try:
         user = await reader(request)
@@ -45,19 +46,28 @@ async def qa_list(request: web.Request) -> web.Response:
         return render(request, "forbidden.html", status=403, lang=lang)
     own = None if "recordings" in PERMISSIONS[StaffRole(user.role)] else user.username
     query = request.query.get("q", "")[:200].strip()
-    flag = request.query.get("flag", "")[:64]
     archive = request.app[ARCHIVE]
-    rows = await archive.run(lambda db: idx.list_recordings(db, agent_id=own, limit=200, flag=flag))
-    hits = await archive.run(lambda db: idx.search_transcripts(db, query, agent_id=own))
+    error = ""
+    try:
+        where = qa_filter.parse(request.query)
+    except LivedeskError as exc:
+        error, where = exc.message, qa_filter.QaFilter()
+    rows = await archive.run(
+        lambda db: idx.list_recordings(db, agent_id=own, limit=200, where=where)
+    )
+    hits = await archive.run(lambda db: idx.search_text(db, query, agent_id=own, where=where))
+    agents = await archive.run(idx.agents_recorded) if own is None else []
     progress = request.app[RECORDING_JOBS].progress
     items = [_item(public(r, progress.get(r.session_id)), lang) for r in rows]
-    flag_names = sorted(
-        {f.name for e in request.app[CONFIG].entries.values() for f in e.transcription.flags}
-    )
+    entries = request.app[CONFIG].entries
+    flag_names = sorted({f.name for e in entries.values() for f in e.transcription.flags})
     found = [
         {
             "session_id": h.session_id,
-            "speaker": i18n.t(f"qa.side.{h.speaker}", lang),
+            "source": i18n.t(f"qa.hit.{h.source}", lang),
+            "speaker": i18n.t(f"qa.side.{h.speaker}", lang)
+            if f"qa.side.{h.speaker}" in i18n.STRINGS
+            else h.speaker,
             "clock": _clock(h.start),
             "snippet": h.snippet,
             "href": f"/qa/recordings/{h.session_id}?t={h.start:.1f}",
@@ -67,14 +77,30 @@ async def qa_list(request: web.Request) -> web.Response:
     return render(
         request,
         "qa.html",
+        status=400 if error else 200,
         lang=lang,
         items=items,
         user=user.display_name,
         q=query,
-        flag=flag,
-        flags=flag_names,
+        f=_form(request, where, bool(error)),
+        filtered=where.active,
+        error=error,
+        flags=[(n, n) for n in flag_names],
+        agents=agents,
+        entries=[(e, e) for e in sorted(entries)],
+        channels=[(c, i18n.t(f"qa.channel.{c}", lang)) for c in qa_filter.CHANNELS],
+        origins=[(o, i18n.t(f"qa.origin.{o}", lang)) for o in qa_filter.ORIGINS],
+        reviews=[(r, i18n.t(f"qa.review.{r}", lang)) for r in qa_filter.REVIEW_STATES],
         hits=found,
     )
+
+
+def _form(request: web.Request, where: qa_filter.QaFilter, refused: bool) -> dict[str, str]:
+    """The filter form's values: as parsed, or as typed when they were refused."""
+    fields = qa_filter.QaFilter.__struct_fields__
+    if refused:
+        return {k: request.query.get(k, "")[:64] for k in fields}
+    return {**dict.fromkeys(fields, ""), **where.query()}
 
 
 async def qa_recording(request: web.Request) -> web.Response:
@@ -105,7 +131,9 @@ async def qa_recording(request: web.Request) -> web.Response:
     ]
     directory = layout.session_dir(request.app[CONFIG].data_path, row.session_id)
     loop = asyncio.get_running_loop()
-    timeline = await loop.run_in_executor(None, _timeline, directory / layout.TIMELINE)
+    timeline = await loop.run_in_executor(
+        None, qa_timeline.read_timeline, directory / layout.TIMELINE
+    )
     opener = request.app[RECORDING].open_input
     lines = await loop.run_in_executor(None, _transcript, directory, opener, lang)
     flags = await archive.run(lambda db: idx.flags_of(db, row.session_id))
@@ -132,6 +160,22 @@ async def qa_recording(request: web.Request) -> web.Response:
         x["when"] = _utc(x["updated_at"])
     for cm in comments:
         cm["clock"] = _clock(cm["at"])
+    record = await archive.interaction(row.session_id)
+    session_s = (
+        float(record["ended_at"]) - float(record["created_at"])
+        if record and record.get("ended_at")
+        else None
+    )
+    labels = {k: i18n.t(f"qa.side.{k}", lang) for k in ("customer", "agent", "bot", "system")}
+    labels["flag"] = i18n.t("qa.mark.flag", lang)
+    scrubber = qa_timeline.marks(timeline, flags, comments, labels)
+    span = qa_timeline.span(
+        timeline,
+        session_s=session_s,
+        review_start_s=row.review_start_s,
+        review_s=row.review_duration_s if item["review"] else 0.0,
+        transcript_end_s=max((x["start"] for x in lines), default=0.0),
+    )
     flag_items = [
         {
             "name": f["name"],
@@ -148,6 +192,9 @@ async def qa_recording(request: web.Request) -> web.Response:
         item=item,
         tracks=track_items,
         timeline=timeline,
+        marks=scrubber,
+        span=span,
+        categories=[(c, i18n.t(f"qa.mark.{c}", lang)) for c in qa_timeline.CATEGORIES],
         transcript=lines,
         flags=flag_items,
         scorecard=card,
@@ -173,28 +220,6 @@ def _item(rec: dict[str, Any], lang: str) -> dict[str, Any]:
         "expired": _utc(rec["expired_at"]) if rec["expired_at"] else "",
         "why_no_review": why,
     }
-
-
-def _timeline(path: Path) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    try:
-        with open(path, encoding="utf-8") as fh:
-            for line in fh:
-                if len(out) >= MAX_TIMELINE_LINES:
-                    break
-                ev = json.loads(line)
-                text = ev.get("data", {}).get("text", "") if ev["kind"] == "chat.message" else ""
-                out.append(
-                    {
-                        "clock": _clock(ev["t"]),
-                        "kind": ev["kind"],
-                        "actor": ev.get("actor", ""),
-                        "text": str(text)[:500],
-                    }
-                )
-    except (OSError, ValueError):
-        pass
-    return out
 
 
 def _transcript(directory: Path, opener: Any, lang: str) -> list[dict[str, Any]]:
@@ -226,9 +251,7 @@ def _transcript(directory: Path, opener: Any, lang: str) -> list[dict[str, Any]]
     return []
 
 
-def _clock(seconds: float) -> str:
-    s = max(0, int(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+_clock = qa_timeline.clock
 
 
 def _duration(seconds: float) -> str:

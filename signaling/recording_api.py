@@ -20,7 +20,7 @@ import msgspec
 from aiohttp import web
 
 from recorder import layout
-from signaling import audit
+from signaling import audit, qa_filter
 from signaling import recording_index as idx
 from signaling.archive import User
 from signaling.auth import PERMISSIONS, StaffRole
@@ -147,9 +147,9 @@ async def list_recordings(request: web.Request) -> web.Response:
         before = float(request.query.get("before", "0"))
     except ValueError:
         raise InteractionError("bad_message", "limit and before must be numbers") from None
-    flag = request.query.get("flag", "")[:64]
+    where = qa_filter.parse(request.query)
     rows = await request.app[ARCHIVE].run(
-        lambda db: idx.list_recordings(db, agent_id=own, limit=limit, before=before, flag=flag)
+        lambda db: idx.list_recordings(db, agent_id=own, limit=limit, before=before, where=where)
     )
     progress = request.app[RECORDING_JOBS].progress
     return web.json_response({"recordings": [public(r, progress.get(r.session_id)) for r in rows]})
@@ -285,12 +285,16 @@ async def _sealed_response(
 
 
 async def search(request: web.Request) -> web.Response:
-    """Full-text search over transcripts: each hit with its context and a link to the moment."""
+    """Full-text search over transcripts and chat: each hit in context, linked to its moment.
+
+    Takes the list's filters too, so a search can be narrowed to, say, one agent's week.
+    """
     user = await reader(request)
     own = None if "recordings" in PERMISSIONS[StaffRole(user.role)] else user.username
     query = request.query.get("q", "")[:200]
+    where = qa_filter.parse(request.query)
     hits = await request.app[ARCHIVE].run(
-        lambda db: idx.search_transcripts(db, query, agent_id=own)
+        lambda db: idx.search_text(db, query, agent_id=own, where=where)
     )
     return web.json_response(
         {
@@ -298,6 +302,7 @@ async def search(request: web.Request) -> web.Response:
             "hits": [
                 {
                     "session_id": h.session_id,
+                    "source": h.source,
                     "speaker": h.speaker,
                     "start": h.start,
                     "snippet": h.snippet,

@@ -20,6 +20,7 @@ import msgspec
 
 from recorder.layout import Manifest, TrackInfo, span_s
 from signaling.archive import Archive
+from signaling.qa_filter import QaFilter, condition
 
 STATES = ("recording", "paused", "complete", "interrupted", "rendering", "rendered", "expired")
 
@@ -272,24 +273,29 @@ def list_recordings(
     agent_id: str | None = None,
     limit: int = 100,
     before: float = 0,
-    flag: str = "",
+    where: QaFilter | None = None,
 ) -> list[RecordingRow]:
-    where: list[str] = ["1=1"]
-    params: list[Any] = []
-    if agent_id is not None:
-        where.append("agent_id=?")
-        params.append(agent_id)
+    """Recorded sessions, newest first: ``where`` is the reviewer's filter, ``agent_id`` the
+    access rule (an agent's own sessions only)."""
+    cond, params = condition(where or QaFilter(), agent_id=agent_id)
     if before:
-        where.append("started_at<?")
+        cond += " AND r.started_at < ?"
         params.append(before)
-    if flag:
-        where.append("session_id IN (SELECT session_id FROM transcript_flags WHERE name=?)")
-        params.append(flag)
+    cols = ", ".join(f"r.{c}" for c in RecordingRow.__struct_fields__)
     q = (
-        f"SELECT {_REC_COLS} FROM recordings WHERE {' AND '.join(where)}"  # noqa: S608
-        " ORDER BY started_at DESC LIMIT ?"
+        f"SELECT {cols} FROM recordings r WHERE {cond}"  # noqa: S608
+        " ORDER BY r.started_at DESC LIMIT ?"
     )
     return [_recording(r) for r in db.execute(q, (*params, max(1, min(limit, 500))))]
+
+
+def agents_recorded(db: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(id, name) of every agent with a recorded session: the QA list's agent filter."""
+    rows = db.execute(
+        "SELECT agent_id, max(agent_name) FROM recordings WHERE agent_id != ''"
+        " GROUP BY agent_id ORDER BY 2, 1"
+    )
+    return [(r[0], r[1] or r[0]) for r in rows]
 
 
 def unfinished(db: sqlite3.Connection) -> list[RecordingRow]:
@@ -346,32 +352,50 @@ def put_transcript(
 class Hit(msgspec.Struct, frozen=True):
     session_id: str
     speaker: str
+    """``agent`` or ``customer`` (said), or who wrote it (chat: also ``bot``, ``system``)."""
     start: float
     snippet: str
+    source: str = "transcript"
+    """``transcript`` (said) or ``chat`` (written)."""
 
 
-def search_transcripts(
-    db: sqlite3.Connection, query: str, *, agent_id: str | None = None, limit: int = 50
+_SOURCES = {
+    # table, speaker column, time column
+    "transcript": ("transcript_text", "speaker", "start"),
+    "chat": ("chat_text", "side", "at"),
+}
+
+
+def search_text(
+    db: sqlite3.Connection,
+    query: str,
+    *,
+    agent_id: str | None = None,
+    where: QaFilter | None = None,
+    limit: int = 50,
 ) -> list[Hit]:
-    """Transcript lines that match ``query`` (words, all of them), with the hit marked."""
+    """What was said (transcripts) and written (chat) that matches every word of ``query``,
+    in recorded sessions the filter keeps, best matches first, the hit marked ``[...]``."""
     words = [w for w in query.replace('"', " ").split() if w][:10]
     if not words:
         return []
     match = " ".join(f'"{w}"' for w in words)
-    sql = (
-        "SELECT t.session_id, t.speaker, t.start, snippet(transcript_text, 0, '[', ']', '…', 12)"
-        " FROM transcript_text t"
-    )
-    params: list[Any] = [match]
-    if agent_id is not None:
-        sql += " JOIN recordings r ON r.session_id = t.session_id"
-    sql += " WHERE transcript_text MATCH ?"
-    if agent_id is not None:
-        sql += " AND r.agent_id = ?"
-        params.append(agent_id)
-    sql += " ORDER BY rank LIMIT ?"
-    params.append(max(1, min(limit, 200)))
-    return [Hit(r[0], r[1], float(r[2]), r[3]) for r in db.execute(sql, params)]
+    cond, params = condition(where or QaFilter(), agent_id=agent_id)
+    limit = max(1, min(limit, 200))
+    hits: list[tuple[float, Hit]] = []
+    for source, (table, speaker, at) in _SOURCES.items():
+        sql = (
+            f"SELECT t.session_id, t.{speaker}, t.{at},"  # noqa: S608
+            f" snippet({table}, 0, '[', ']', '…', 12), rank FROM {table} t"
+            f" JOIN recordings r ON r.session_id = t.session_id"
+            f" WHERE {table} MATCH ? AND {cond} ORDER BY rank LIMIT ?"
+        )
+        for r in db.execute(sql, (match, *params, limit)):
+            hits.append((r[4], Hit(r[0], r[1], float(r[2] or 0), r[3], source)))
+    # bm25: lower is better. The two tables score on similar (not identical) scales, which
+    # is enough to interleave them; each list is already best-first.
+    hits.sort(key=lambda h: h[0])
+    return [h for _, h in hits[:limit]]
 
 
 def flags_of(db: sqlite3.Connection, session_id: str) -> list[dict[str, Any]]:

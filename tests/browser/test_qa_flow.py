@@ -30,6 +30,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 SENTENCE = "i was charged twice for my order and i would like a refund"
+CHAT = "the parcel tracking says delivered"
 
 
 async def recorded_call(server: Server) -> str:
@@ -64,7 +65,9 @@ async def recorded_call(server: Server) -> str:
         await customer.wait_event(sid, "recording.requested")
         await customer.request("recording.respond", session=sid, accept=True)
         await agent.wait_event(sid, "recording.started")
-        await asyncio.sleep(7)
+        await asyncio.sleep(1)
+        await customer.say(CHAT)
+        await asyncio.sleep(6)
         await agent.request("session.wrapup", session=sid)
         await agent.wait_event(sid, "recording.finished", timeout=20)
         for c in (cm, am, customer, agent):
@@ -117,6 +120,29 @@ async def test_a_reviewer_finds_a_spoken_word_and_jumps_to_it(
     )
     flags = page.get_by_test_id("qa-flags")
     await expect(flags).to_contain_text("refund")
+    # the scrubber: chat, the escalation, consent and the flag are marks; a chat mark
+    # seeks the video to the message and brings its timeline line into view
+    marks = page.get_by_test_id("scrubber-mark")
+    kinds = set(await marks.evaluate_all("ms => ms.map(m => m.dataset.category)"))
+    assert {"chat", "escalation", "consent", "join", "flag"} <= kinds, kinds
+    chat_mark = page.locator(
+        f'[data-testid="scrubber-mark"][data-category="chat"][title$="{CHAT}"]'
+    )
+    await expect(chat_mark).to_have_count(1)
+    said_at = float(await chat_mark.get_attribute("data-start") or 0)
+    left = await chat_mark.evaluate("m => parseFloat(m.style.left)")
+    span = float(await page.get_by_test_id("scrubber").get_attribute("data-span") or 1)
+    assert abs(left - said_at / span * 100) < 0.5, (left, said_at, span)
+    await video.evaluate("v => { v.pause(); v.currentTime = v.duration; }")
+    await chat_mark.click()
+    await page.wait_for_function(
+        "([want]) => Math.abs(document.querySelector('[data-testid=review-video]').currentTime"
+        " - want) < 0.6",
+        arg=[max(0.0, said_at - offset)],
+    )
+    ref = await chat_mark.get_attribute("data-ref")
+    await expect(page.locator(f"#{ref}")).to_have_attribute("aria-current", "true")
+    await expect(page.locator(f"#{ref}")).to_contain_text(CHAT)
     # score it, reload: the answers and the score are still there
     card = page.get_by_test_id("scorecard")
     await card.locator('[data-criterion="greeting"] input[value="yes"]').check()
@@ -138,6 +164,24 @@ async def test_a_reviewer_finds_a_spoken_word_and_jumps_to_it(
     await expect(card.locator('[data-criterion="disclosure"] input[type="text"]')).to_have_value(
         "not said"
     )
+    # the list: a chat word is found too, and the filters keep or drop the session
+    await page.goto(server.base_url + "/qa?q=parcel")
+    chat_hit = page.locator(f'[data-testid="qa-hit"][data-session="{sid}"]')
+    await expect(chat_hit).to_contain_text("[parcel]")
+    await page.get_by_test_id("qa-filters").locator("summary").click()
+    await page.get_by_test_id("qa-channel-filter").select_option("voice")
+    await page.get_by_test_id("qa-review-filter").select_option("reviewed")
+    await page.get_by_test_id("qa-filter-go").click()
+    await expect(chat_hit).to_be_visible()
+    await expect(page.locator(f'[data-testid="recording"][data-session="{sid}"]')).to_be_visible()
+    await page.get_by_test_id("qa-channel-filter").select_option("chat_only")
+    await page.get_by_test_id("qa-filter-go").click()
+    await expect(page.get_by_test_id("no-recordings")).to_be_visible()
+    await expect(page.get_by_test_id("qa-no-hits")).to_be_visible()
+    await page.get_by_test_id("qa-filter-clear").click()
+    await chat_hit.click()
+    chat_line = page.locator(".qa-event--chat", has_text=CHAT)
+    await expect(chat_line).to_have_attribute("aria-current", "true")
     # the KPI page counts the session, with its score
     await page.goto(server.base_url + "/qa/kpis")
     row = page.get_by_test_id("kpis-agent").locator(f'tr[data-key="{server.agent_user}"]')

@@ -10,6 +10,7 @@ import asyncio
 import io
 import itertools
 import json
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -292,6 +293,7 @@ async def recorded_session(start_desk: StartDesk, **sections: Any) -> tuple[Any,
         pub = await am.wait_publication("camera")
         await am.wait_frames(pub["pub"], 5, timeout=15)
         await record(sid, agent, customer)
+        await customer.say("my parcel never arrived")
         await asyncio.sleep(2)
         await agent.request("recording.stop", session=sid)
         await finished(desk, sid)
@@ -337,6 +339,50 @@ async def test_qa_lists_and_streams_a_recording_with_range(start_desk: StartDesk
         )
     async with qa.get(f"{desk.base}{cam['url']}", headers={"Range": "bytes=99999999-"}) as r:
         assert r.status == 416
+
+
+async def test_the_qa_list_filters_and_searches_chat_through_the_server(start_desk: StartDesk):
+    """Filters on the API and the page; a chat word finds the session at its moment."""
+    desk, sid = await recorded_session(start_desk)
+    qa = await login(desk, "qa_quinn")
+
+    async def listed(**query: str) -> list[str]:
+        async with qa.get(f"{desk.base}/api/recordings", params=query) as r:
+            assert r.status == 200, await r.text()
+            return [x["session_id"] for x in (await r.json())["recordings"]]
+
+    assert await listed(channel="video", origin="agent", agent="agent_ann") == [sid]
+    assert await listed(channel="chat_only") == []
+    assert await listed(channel="video", origin="bot") == []
+    assert await listed(review="unreviewed", max_minutes="60") == [sid]
+    assert await listed(review="reviewed") == []
+    async with qa.get(f"{desk.base}/api/recordings", params={"channel": "fax"}) as r:
+        assert r.status == 400
+        body = await r.json()
+    assert body["error"]["code"] == "bad_filter"
+    assert body["error"]["message"].startswith("channel: one of chat_only")
+
+    async with qa.get(f"{desk.base}/api/recordings/search", params={"q": "parcel"}) as r:
+        (hit,) = (await r.json())["hits"]
+    assert (hit["session_id"], hit["source"], hit["speaker"]) == (sid, "chat", "customer")
+    assert (
+        "[parcel]" in hit["snippet"] and hit["url"] == f"/qa/recordings/{sid}?t={hit['start']:.1f}"
+    )
+    async with qa.get(
+        f"{desk.base}/api/recordings/search", params={"q": "parcel", "channel": "voice"}
+    ) as r:
+        assert (await r.json())["hits"] == []
+
+    async with qa.get(f"{desk.base}/qa", params={"q": "parcel", "channel": "video"}) as r:
+        page = await r.text()
+    assert r.status == 200 and 'data-testid="qa-hit"' in page and "[parcel]" in page
+    assert 'value="video" selected' in page
+    async with qa.get(f"{desk.base}/qa", params={"max_score": "500"}) as r:
+        assert r.status == 400 and "max_score: between 0 and 100" in await r.text()
+    async with qa.get(f"{desk.base}/qa/recordings/{sid}") as r:
+        page = await r.text()
+    marks = re.findall(r'data-category="(\w+)" data-testid="scrubber-mark"', page)
+    assert {"chat", "escalation", "consent", "join"} <= set(marks), marks
 
 
 async def test_agents_read_recordings_only_of_their_own_sessions_when_allowed(

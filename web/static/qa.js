@@ -58,22 +58,93 @@
     });
   }
 
-  if (!video) return;
-  var offset = parseFloat(video.dataset.offset || "0") || 0;
+  var offset = video ? parseFloat(video.dataset.offset || "0") || 0 : 0;
 
   function seek(sessionSeconds) {
+    if (!video) return;
     var t = Math.max(0, sessionSeconds - offset);
     var go = function () { video.currentTime = t; };
     if (video.readyState >= 1) go();
     else video.addEventListener("loadedmetadata", go, { once: true });
   }
 
+  // Bring the list item a mark stands for into view, and mark it current for a moment.
+  var shown = null;
+  function show(ref) {
+    var el = ref && document.getElementById(ref);
+    if (!el) return;
+    if (shown) shown.removeAttribute("aria-current");
+    shown = el;
+    el.setAttribute("aria-current", "true");
+    if (el.scrollIntoView) el.scrollIntoView({ block: "nearest" });
+  }
+
   Array.prototype.forEach.call(document.querySelectorAll(".qa-line__seek"), function (button) {
     button.addEventListener("click", function () {
       seek(parseFloat(button.dataset.start || "0"));
-      video.play().catch(function () {});
+      if (video) video.play().catch(function () {});
     });
   });
+
+  // The scrubber spans the whole session (data-span seconds on the session clock); the
+  // recorded media is the shaded band from data-offset. Marks are placed here rather than
+  // in the markup because the page's CSP allows no inline styles.
+  var scrubber = document.querySelector('[data-testid="scrubber"]');
+  if (scrubber) {
+    var span = parseFloat(scrubber.dataset.span) || 1;
+    var track = scrubber.querySelector(".qa-scrubber__track");
+    var head = scrubber.querySelector(".qa-scrubber__head");
+    var band = scrubber.querySelector(".qa-scrubber__media");
+    var pct = function (sec) { return Math.min(100, Math.max(0, sec / span * 100)) + "%"; };
+    var placeBand = function () {
+      var media = video && isFinite(video.duration) ? video.duration
+        : parseFloat(scrubber.dataset.media || "0");
+      band.style.left = pct(parseFloat(scrubber.dataset.offset || "0"));
+      band.style.width = pct(media);
+    };
+    Array.prototype.forEach.call(scrubber.querySelectorAll("[data-testid=scrubber-mark]"), function (m) {
+      m.style.left = pct(parseFloat(m.dataset.start));
+      m.addEventListener("click", function (e) {
+        e.stopPropagation();
+        seek(parseFloat(m.dataset.start));
+        show(m.dataset.ref);
+      });
+    });
+    placeBand();
+    head.hidden = !video;
+    if (video) {
+      video.addEventListener("loadedmetadata", placeBand);
+      video.addEventListener("timeupdate", function () {
+        head.style.left = pct(video.currentTime + offset);
+      });
+    }
+    track.addEventListener("click", function (e) {
+      var box = track.getBoundingClientRect();
+      var at = (e.clientX - box.left) / box.width * span;
+      seek(at);
+      // the timeline line at or just before that moment
+      var lines = document.querySelectorAll(".qa-event");
+      var ref = null;
+      for (var i = 0; i < lines.length; i++) {
+        if (parseFloat(lines[i].dataset.start) <= at) ref = lines[i].id;
+        else break;
+      }
+      show(ref);
+    });
+  }
+
+  // ?t= opens the page at that moment: the media there, and the chat or event line too.
+  var start = parseFloat(new URLSearchParams(location.search).get("t"));
+  if (!isNaN(start)) {
+    seek(start);
+    var near = null;
+    Array.prototype.forEach.call(document.querySelectorAll(".qa-event"), function (li) {
+      if (Math.abs(parseFloat(li.dataset.start) - start) < 0.5 && !near) near = li.id;
+    });
+    show(near);
+  }
+
+  if (!video) return;
 
   var current = null;
   video.addEventListener("timeupdate", function () {
@@ -92,6 +163,4 @@
     }
   });
 
-  var start = new URLSearchParams(location.search).get("t");
-  if (start !== null && !isNaN(parseFloat(start))) seek(parseFloat(start));
 })();
