@@ -160,6 +160,9 @@ class TranscriptionConfig(_Section):
     language: Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2}$")] = "en"
     model_dir: str = ""
     """faster-whisper: its local model directory; vosk: one for a language with no package."""
+    vocabulary: list[str] = msgspec.field(default_factory=list)
+    """Words the model does not know, e.g. product names: ``"zentrabox = Z EH N T R AH B AA K
+    S"``, or bare when made of dictionary words (``"livedesk"``). Not for vosk."""
     flags: list[FlagRuleConfig] = msgspec.field(
         default_factory=lambda: [
             FlagRuleConfig(
@@ -603,9 +606,12 @@ def _check_transcription(name: str, t: TranscriptionConfig) -> None:
     from transcribe.engines import EngineError, check_engine
 
     key = f"entries.{name}.transcription"
+    model_dir = Path(t.model_dir).expanduser() if t.model_dir else None
     try:
-        check_engine(t.engine, t.language, Path(t.model_dir).expanduser() if t.model_dir else None)
+        check_engine(t.engine, t.language, model_dir, t.vocabulary)
     except EngineError as exc:
+        if exc.message.startswith("vocabulary"):
+            raise ConfigError(f"{key}.vocabulary", t.vocabulary, exc.message) from None
         value = t.model_dir or t.engine
         raise ConfigError(
             f"{key}.{'model_dir' if t.model_dir else 'engine'}", value, exc.message

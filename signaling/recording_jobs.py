@@ -258,6 +258,7 @@ class RecordingJobs:
         args = ["-m", "transcribe", str(directory), "--engine", tc.engine]
         args += ["--language", tc.language, "--flags", json.dumps(rules)]
         args += ["--model-dir", _home(tc.model_dir)] if tc.model_dir else []
+        args += ["--vocabulary", json.dumps(tc.vocabulary)] if tc.vocabulary else []
         args += ["--key-file", self._key_file] if self._key_file else []
         self.transcribing[session_id] = 0.0
         try:

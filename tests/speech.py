@@ -22,9 +22,19 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "speech"
 _CACHE = Path(tempfile.gettempdir()) / "livedesk-speech-cache"
 
 
-def sentences() -> list[str]:
-    lines = (FIXTURES / "support_sentences.txt").read_text().splitlines()
+def _lines(name: str) -> list[str]:
+    lines = (FIXTURES / name).read_text().splitlines()
     return [x.strip() for x in lines if x.strip() and not x.startswith("#")]
+
+
+def sentences() -> list[str]:
+    """The fixed set of support sentences (WER regression guard and benchmark)."""
+    return _lines("support_sentences.txt")
+
+
+def product_sentences() -> tuple[list[str], list[str]]:
+    """Sentences naming products the stock dictionary lacks, and the hints for them."""
+    return _lines("product_sentences.txt"), _lines("product_vocabulary.txt")
 
 
 def need_festival() -> None:

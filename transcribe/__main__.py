@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model-dir", type=Path, help="the engine's model (faster-whisper, vosk)")
     ap.add_argument("--key-file", type=Path, help="the key that unwraps sealed tracks")
     ap.add_argument("--flags", default="[]", help="JSON list of flag rules (transcribe/flags.py)")
+    ap.add_argument(
+        "--vocabulary", default="[]", help="JSON list of hints (transcribe/vocabulary.py)"
+    )
     args = ap.parse_args(argv)
     started = time.monotonic()
     try:
@@ -57,7 +60,10 @@ def main(argv: list[str] | None = None) -> int:
                 return SealedReader(p, kek) if p.name.endswith(".sealed") else str(p)
 
         manifest = layout.read_manifest(args.session_dir)
-        engine = engine_for(args.engine, language=args.language, model_dir=args.model_dir)
+        vocabulary = msgspec.json.decode(args.vocabulary.encode(), type=list[str])
+        engine = engine_for(
+            args.engine, language=args.language, model_dir=args.model_dir, vocabulary=vocabulary
+        )
         last = [0.0]
 
         def progress(p: float) -> None:

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
 import numpy as np
+
+from transcribe.vocabulary import (
+    Hint,
+    VocabularyError,
+    cmu_lookup,
+    parse_hints,
+    pronunciations,
+)
 
 
 class EngineError(Exception):
@@ -37,7 +46,8 @@ _FILLERS = {"<s>", "</s>", "<sil>", "[NOISE]", "[SPEECH]", "[BREATH]", "[COUGH]"
 class PocketsphinxEngine:
     """CMU pocketsphinx with the US English model its PyPI package ships (no download).
 
-    ``dictionary_extra``: lines ``word PH O N E S`` to add, for product names.
+    ``vocabulary``: hints (transcribe/vocabulary.py) for words the model does not know,
+    such as product names; each is added to the dictionary and the language model.
     """
 
     name = "pocketsphinx"
@@ -48,6 +58,7 @@ class PocketsphinxEngine:
         language: str = "en",
         lm: Path | None = None,
         dictionary: Path | None = None,
+        vocabulary: Sequence[Hint] = (),
     ) -> None:
         if language != "en":
             raise EngineError(f"pocketsphinx ships English only, not {language!r}")
@@ -60,6 +71,23 @@ class PocketsphinxEngine:
             options["dict"] = str(dictionary)
         self._decoder = Decoder(**options)
         self._frate = 100.0
+        self.added = self._add(vocabulary)
+
+    def _add(self, vocabulary: Sequence[Hint]) -> list[str]:
+        """Add the hinted words the dictionary lacks; returns them."""
+        d = self._decoder
+
+        def lookup(word: str) -> list[str]:
+            found = cmu_lookup(word)
+            return found or ([p] if (p := d.lookup_word(word)) else [])
+
+        todo = [(h.word, pron) for h in vocabulary for pron in pronunciations(h, lookup)]
+        seen: dict[str, int] = {}
+        for n, (word, phones) in enumerate(todo):
+            seen[word] = seen.get(word, 0) + 1
+            name = word if seen[word] == 1 else f"{word}({seen[word]})"
+            d.add_word(name, phones, update=n == len(todo) - 1)
+        return list(seen)
 
     def words(self, pcm: np.ndarray) -> list[Word]:
         d = self._decoder
@@ -107,16 +135,26 @@ class FasterWhisperEngine:
 
     name = "faster-whisper"
 
-    def __init__(self, *, language: str = "en", model_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        language: str = "en",
+        model_dir: Path | None = None,
+        vocabulary: Sequence[Hint] = (),
+    ) -> None:
         check_engine("faster-whisper", language, model_dir)
         from faster_whisper import WhisperModel
 
         self._model = WhisperModel(str(model_dir), device="cpu", compute_type="int8")
         self.language = language
+        # whisper takes hints as text that "came before": the words, spelled as wanted
+        self._prompt = ", ".join(h.word for h in vocabulary) or None
 
     def words(self, pcm: np.ndarray) -> list[Word]:
         audio = pcm.astype(np.float32) / 32768.0
-        segments, _ = self._model.transcribe(audio, language=self.language, word_timestamps=True)
+        segments, _ = self._model.transcribe(
+            audio, language=self.language, word_timestamps=True, initial_prompt=self._prompt
+        )
         return [Word(w.word.strip(), w.start, w.end) for seg in segments for w in seg.words or []]
 
 
@@ -136,13 +174,30 @@ def vosk_model(language: str, model_dir: Path | None) -> Path:
     raise EngineError(f"vosk needs model_dir for language {language!r}")
 
 
-def check_engine(name: str, language: str, model_dir: Path | None) -> None:
-    """That ``name`` can run for ``language`` here, without loading a model; EngineError if not."""
+def check_engine(
+    name: str, language: str, model_dir: Path | None, vocabulary: Sequence[str] = ()
+) -> None:
+    """That ``name`` can run for ``language`` here, without loading a model; EngineError if not.
+
+    ``vocabulary`` (hint texts) must parse, and for pocketsphinx each word must be
+    pronounceable: in the dictionary, made of dictionary words, or given its phones.
+    """
     import importlib.util
 
+    try:
+        hints = parse_hints(vocabulary)
+    except VocabularyError as exc:
+        raise EngineError(f"vocabulary: {exc.message}") from None
+    if hints and name == "vosk":
+        raise EngineError("vocabulary hints work with pocketsphinx and faster-whisper, not vosk")
     if name == "pocketsphinx":
         if language != "en":
             raise EngineError(f"pocketsphinx ships English only, not {language!r}")
+        try:
+            for h in hints:
+                pronunciations(h, cmu_lookup)
+        except VocabularyError as exc:
+            raise EngineError(f"vocabulary: {exc.message}") from None
         return
     if name == "vosk":
         if importlib.util.find_spec("vosk") is None:
@@ -162,10 +217,17 @@ def check_engine(name: str, language: str, model_dir: Path | None) -> None:
     raise EngineError(f"no transcription engine {name!r} ({', '.join(ENGINES)})")
 
 
-def engine_for(name: str, *, language: str = "en", model_dir: Path | None = None) -> Engine:
-    check_engine(name, language, model_dir)
+def engine_for(
+    name: str,
+    *,
+    language: str = "en",
+    model_dir: Path | None = None,
+    vocabulary: Sequence[str] = (),
+) -> Engine:
+    check_engine(name, language, model_dir, vocabulary)
+    hints = parse_hints(vocabulary)
     if name == "pocketsphinx":
-        return PocketsphinxEngine(language=language)
+        return PocketsphinxEngine(language=language, vocabulary=hints)
     if name == "vosk":
         return VoskEngine(language=language, model_dir=model_dir)
-    return FasterWhisperEngine(language=language, model_dir=model_dir)
+    return FasterWhisperEngine(language=language, model_dir=model_dir, vocabulary=hints)
