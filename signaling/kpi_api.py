@@ -9,7 +9,7 @@ from typing import Annotated
 import msgspec
 from aiohttp import web
 
-from signaling import i18n, kpi
+from signaling import i18n, kpi, kpi_charts
 from signaling.auth import PERMISSIONS, StaffRole, read_participant
 from signaling.errors import AuthError, InteractionError
 from signaling.http_api import current_staff, decode_body
@@ -68,7 +68,10 @@ async def kpis(request: web.Request) -> web.Response:
     """``GET /api/kpis?by=day|agent|entry&days=N`` as JSON."""
     await _allowed(request)
     by = _by(request)
-    days = min(max(int(request.query.get("days", "30") or 30), 1), 366)
+    try:
+        days = min(max(int(request.query.get("days", "30") or 30), 1), 366)
+    except ValueError:
+        raise InteractionError("bad_message", "days must be a whole number") from None
     facts = await request.app[ARCHIVE].run(
         lambda db: kpi.load_facts(db, since=time.time() - days * 86400)
     )
@@ -98,10 +101,18 @@ async def kpi_page(request: web.Request) -> web.Response:
         lambda db: kpi.load_facts(db, since=time.time() - 30 * 86400)
     )
     tables = {by: kpi.aggregate(facts, by) for by in GROUPS}
-    most = max((r["sessions"] for r in tables["day"]), default=1)
-    for r in tables["day"]:
-        r["bar"] = round(100 * r["sessions"] / most)
-    return render(request, "qa_kpis.html", lang=lang, tables=tables)
+    names = {k: i18n.t(f"qa.chart.{k}", lang) for k in ("voice", "video", "screen", "cobrowse")}
+    names |= {k: i18n.t(f"qa.origin.{k}", lang) for k in ("bot", "customer", "agent")}
+    names |= {
+        "sessions": i18n.t("qa.kpi.sessions", lang),
+        "qa": i18n.t("qa.kpi.qa", lang),
+        "csat": i18n.t("qa.chart.csat_series", lang),
+    }
+    charts = kpi_charts.kpi_charts(tables, names)
+    titles = {c.id: i18n.t(f"qa.chart.{c.id}", lang) for c in charts}
+    return render(
+        request, "qa_kpis.html", lang=lang, tables=tables, charts=charts, chart_titles=titles
+    )
 
 
 def routes(app: web.Application) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -76,7 +77,7 @@ async def recorded_call(server: Server) -> str:
 
 
 async def test_a_reviewer_finds_a_spoken_word_and_jumps_to_it(
-    recording_server: Server, browser: Any
+    recording_server: Server, browser: Any, screenshot_dir: Path
 ) -> None:
     server = recording_server
     sid = await recorded_call(server)
@@ -120,6 +121,7 @@ async def test_a_reviewer_finds_a_spoken_word_and_jumps_to_it(
     )
     flags = page.get_by_test_id("qa-flags")
     await expect(flags).to_contain_text("refund")
+    await page.screenshot(path=str(screenshot_dir / "qa-review-1280.png"), full_page=True)
     # the scrubber: chat, the escalation, consent and the flag are marks; a chat mark
     # seeks the video to the message and brings its timeline line into view
     marks = page.get_by_test_id("scrubber-mark")
@@ -188,3 +190,11 @@ async def test_a_reviewer_finds_a_spoken_word_and_jumps_to_it(
     await expect(row).to_be_visible()
     await expect(row.locator('[data-kpi="sessions"]')).to_have_text("1")
     await expect(row.locator('[data-kpi="qa"]')).to_have_text("65.6")
+    # and draws it: the agent's score column in the chart, its figure in the title
+    bar = page.get_by_test_id("chart-qa").locator(f'g[data-key="{server.agent_user}"] rect')
+    await expect(bar.locator("title")).to_have_text(f"{server.agent_user} · Avg QA score: 65.6")
+    box = await bar.bounding_box()
+    assert box is not None and box["height"] > 10
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.screenshot(path=str(screenshot_dir / "qa-kpis-390.png"), full_page=True)
+    assert await page.evaluate("document.documentElement.scrollWidth <= 390"), "no sideways scroll"

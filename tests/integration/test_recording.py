@@ -765,7 +765,15 @@ async def test_kpis_count_escalation_consent_qa_and_the_customers_survey(start_d
         lines = (await r.text()).strip().splitlines()
     assert lines[0].startswith("entry,sessions,") and lines[1].startswith("demo,1,")
     async with qa.get(f"{desk.base}/qa/kpis") as r:
-        assert r.status == 200 and 'data-key="agent_ann"' in await r.text()
+        page = await r.text()
+    assert r.status == 200 and 'data-key="agent_ann"' in page
+    # the charts draw the same figures: the voice escalation, the agent's score and CSAT
+    titles = re.findall(r"<title>([^<]+)</title>", page)
+    assert "agent_ann · Avg QA score: 100" in titles and "agent_ann · CSAT: 4" in titles
+    assert any(x.endswith(" · Voice: 100%") for x in titles), titles
+    assert "agent_ann · Agent: 1" in titles
+    async with qa.get(f"{desk.base}/api/kpis", params={"days": "many"}) as r:
+        assert r.status == 400 and (await r.json())["error"]["code"] == "bad_message"
     ann = await login(desk, "agent_ann")
     async with ann.get(f"{desk.base}/api/kpis") as r:
         assert r.status == 403
