@@ -19,6 +19,15 @@ from typing import Any, NamedTuple
 
 UPGRADES = ("voice", "video", "screen", "cobrowse")
 ORIGINS = ("bot", "customer", "agent")
+_COUNTED = (
+    "session.accepted",
+    "session.wrap_up",
+    "session.ended",
+    "channel.offered",
+    "channel.active",
+    "recording.requested",
+    "recording.consented",
+)
 
 
 class SessionFacts(NamedTuple):
@@ -47,6 +56,16 @@ def load_facts(db: sqlite3.Connection, *, since: float = 0.0) -> list[SessionFac
     ).fetchall()
     scores = dict(db.execute("SELECT session_id, avg(total) FROM scores GROUP BY session_id"))
     csats = dict(db.execute("SELECT session_id, score FROM csat"))
+    # one query for every session's events that count, not one per session
+    marks = ",".join("?" * len(_COUNTED))
+    events: dict[str, list[tuple[str, float, str]]] = defaultdict(list)
+    for sid, kind, at, data_text in db.execute(
+        "SELECT e.session_id, e.kind, e.at, e.data FROM events e"  # noqa: S608
+        " JOIN interactions i ON i.id = e.session_id"
+        f" WHERE i.created_at >= ? AND e.kind IN ({marks}) ORDER BY e.session_id, e.seq",
+        (since, *_COUNTED),
+    ):
+        events[sid].append((kind, at, data_text))
     out = []
     for sid, entry, agent, created in sessions:
         waited = accepted = ended = None
@@ -54,9 +73,7 @@ def load_facts(db: sqlite3.Connection, *, since: float = 0.0) -> list[SessionFac
         offered_by: dict[str, str] = {}
         origins: list[str] = []
         asked = agreed = False
-        for kind, at, data_text in db.execute(
-            "SELECT kind, at, data FROM events WHERE session_id=? ORDER BY seq", (sid,)
-        ):
+        for kind, at, data_text in events.get(sid, ()):
             data = json.loads(data_text)
             if kind == "session.accepted" and accepted is None:
                 accepted, waited = at, data.get("waited_s")

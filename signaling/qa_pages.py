@@ -25,7 +25,7 @@ from signaling.errors import AuthError, LivedeskError
 from signaling.http_api import current_staff
 from signaling.keys import ARCHIVE, CONFIG, RECORDING, RECORDING_JOBS
 from signaling.pages import render
-from signaling.recording_api import public, readable_row, reader
+from signaling.recording_api import job_views, public, readable_row, reader
 
 MAX_TIMELINE_LINES = qa_timeline.MAX_LINES
 
@@ -137,8 +137,8 @@ async def qa_recording(request: web.Request) -> web.Response:
     opener = request.app[RECORDING].open_input
     lines = await loop.run_in_executor(None, _transcript, directory, opener, lang)
     flags = await archive.run(lambda db: idx.flags_of(db, row.session_id))
-    scores = await archive.run(lambda db: review_api._scores(db, row.session_id))
-    comments = await archive.run(lambda db: review_api._comments(db, row.session_id))
+    scores = await archive.run(lambda db: review_api.scores_of(db, row.session_id))
+    comments = await archive.run(lambda db: review_api.comments_of(db, row.session_id))
     mine: dict[str, Any] = next(
         (x["answers"] for x in scores if x["reviewer"] == user.username), {}
     )
@@ -278,29 +278,21 @@ async def qa_jobs(request: web.Request) -> web.Response:
             raise AuthError("forbidden", "QA, supervisors and admins only")
     except AuthError:
         return render(request, "forbidden.html", status=403, lang=lang)
-    rows = await request.app[ARCHIVE].run(lambda db: idx.list_jobs(db, limit=200))
-    live = request.app[RECORDING_JOBS]
-    items = []
-    for j in rows:
-        running = live.progress if j.kind == "render" else live.transcribing
-        progress = running.get(j.session_id, j.progress) if j.state == "running" else j.progress
-        eta = None
-        if j.state == "running" and j.started_at and progress > 0.02:
-            eta = (datetime.now(UTC).timestamp() - j.started_at) * (1 - progress) / progress
-        items.append(
-            {
-                "id": j.id,
-                "kind": i18n.t(f"qa.job.{j.kind}", lang),
-                "session_id": j.session_id,
-                "state": j.state,
-                "state_text": i18n.t(f"qa.job_state.{j.state}", lang),
-                "pct": round(progress * 100),
-                "eta": f"{round(eta)} s" if eta is not None else "",
-                "attempts": j.attempts,
-                "error": j.error,
-                "when": _utc(j.created_at),
-            }
-        )
+    items = [
+        {
+            "id": j.id,
+            "kind": i18n.t(f"qa.job.{j.kind}", lang),
+            "session_id": j.session_id,
+            "state": j.state,
+            "state_text": i18n.t(f"qa.job_state.{j.state}", lang),
+            "pct": round(j.progress * 100),
+            "eta": f"{round(eta)} s" if eta is not None else "",
+            "attempts": j.attempts,
+            "error": j.error,
+            "when": _utc(j.created_at),
+        }
+        for j, eta in await job_views(request)
+    ]
     return render(request, "qa_jobs.html", lang=lang, jobs=items, user=user.display_name)
 
 

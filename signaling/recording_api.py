@@ -322,11 +322,9 @@ def _eta(job: idx.JobRow, now: float) -> float | None:
     return round(spent * (1 - job.progress) / job.progress, 1)
 
 
-async def jobs(request: web.Request) -> web.Response:
-    """Rendering and transcription jobs: progress, time left, failures and their reason."""
-    user = await reader(request)
-    if "recordings" not in PERMISSIONS[StaffRole(user.role)]:
-        raise AuthError("forbidden", "the job list is for QA reviewers, supervisors and admins")
+async def job_views(request: web.Request) -> list[tuple[idx.JobRow, float | None]]:
+    """The newest jobs with the live progress of running ones, and the seconds each has
+    left (None until there is progress to go by). The caller checks the role."""
     rows = await request.app[ARCHIVE].run(lambda db: idx.list_jobs(db, limit=200))
     live = request.app[RECORDING_JOBS]
     now = time.time()
@@ -335,8 +333,19 @@ async def jobs(request: web.Request) -> web.Response:
         running = live.progress if j.kind == "render" else live.transcribing
         progress = running.get(j.session_id, j.progress) if j.state == "running" else j.progress
         job = msgspec.structs.replace(j, progress=progress)
-        out.append({**msgspec.to_builtins(job), "eta_s": _eta(job, now)})
-    return web.json_response({"jobs": out})
+        out.append((job, _eta(job, now)))
+    return out
+
+
+async def jobs(request: web.Request) -> web.Response:
+    """Rendering and transcription jobs: progress, time left, failures and their reason."""
+    user = await reader(request)
+    if "recordings" not in PERMISSIONS[StaffRole(user.role)]:
+        raise AuthError("forbidden", "the job list is for QA reviewers, supervisors and admins")
+    views = await job_views(request)
+    return web.json_response(
+        {"jobs": [{**msgspec.to_builtins(job), "eta_s": eta} for job, eta in views]}
+    )
 
 
 async def retry(request: web.Request) -> web.Response:

@@ -49,7 +49,8 @@ async def _reviewer(request: web.Request) -> User:
     return user
 
 
-def _scores(db: sqlite3.Connection, session_id: str) -> list[dict[str, Any]]:
+def scores_of(db: sqlite3.Connection, session_id: str) -> list[dict[str, Any]]:
+    """Every reviewer's score of a session, oldest first (blocking)."""
     rows = db.execute(
         "SELECT reviewer, answers, total, created_at, updated_at, updated_by FROM scores"
         " WHERE session_id=? ORDER BY created_at",
@@ -68,7 +69,8 @@ def _scores(db: sqlite3.Connection, session_id: str) -> list[dict[str, Any]]:
     ]
 
 
-def _comments(db: sqlite3.Connection, session_id: str) -> list[dict[str, Any]]:
+def comments_of(db: sqlite3.Connection, session_id: str) -> list[dict[str, Any]]:
+    """A session's review comments in time order (blocking)."""
     rows = db.execute(
         "SELECT id, author, at, text, created_at FROM review_comments WHERE session_id=?"
         " ORDER BY at, id",
@@ -84,8 +86,8 @@ async def review(request: web.Request) -> web.Response:
     user = await _reviewer(request)
     row = await readable_row(request, user)
     archive = request.app[ARCHIVE]
-    scores = await archive.run(lambda db: _scores(db, row.session_id))
-    comments = await archive.run(lambda db: _comments(db, row.session_id))
+    scores = await archive.run(lambda db: scores_of(db, row.session_id))
+    comments = await archive.run(lambda db: comments_of(db, row.session_id))
     return web.json_response(
         {
             "scorecard": [msgspec.to_builtins(c) for c in criteria(request)],

@@ -7,12 +7,14 @@ back with PyAV and compared with what was sent, frame by frame, by hash.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import itertools
 import json
 import re
 import sqlite3
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,21 @@ async def record(sid: str, agent: StaffClient, customer: CustomerClient) -> None
     await customer.wait_event(sid, "recording.requested")
     await customer.request("recording.respond", session=sid, accept=True)
     await agent.wait_event(sid, "recording.started")
+
+
+@contextlib.asynccontextmanager
+async def voice_call(
+    start_desk: StartDesk, *, mic: Any = None, **pair: Any
+) -> AsyncIterator[tuple[Any, StaffClient, CustomerClient, str]]:
+    """An accepted session on a live voice call: the customer's microphone (``mic``, or a
+    tone clip) reaches the agent. Recording is up to the test."""
+    pair.setdefault("entries", entry())
+    desk, agent, customer, sid = await accepted_pair(start_desk, **pair)
+    await agree(sid, agent, customer, "voice")
+    async with peers(customer, agent, sid) as (cm, am):
+        await cm.publish("mic", mic if mic is not None else track(audio_clip())[0])
+        await am.wait_publication("mic")
+        yield desk, agent, customer, sid
 
 
 async def finished(desk: Any, sid: str, timeout: float = 15) -> layout.Manifest:
@@ -263,12 +280,7 @@ async def test_a_pause_leaves_a_gap_of_its_length(start_desk: StartDesk):
 
 
 async def test_recording_stops_when_the_session_wraps_up(start_desk: StartDesk):
-    desk, agent, customer, sid = await accepted_pair(start_desk, entries=entry())
-    await agree(sid, agent, customer, "voice")
-    async with peers(customer, agent, sid) as (cm, am):
-        mic, _ = track(audio_clip())
-        await cm.publish("mic", mic)
-        await am.wait_publication("mic")
+    async with voice_call(start_desk) as (desk, agent, customer, sid):
         await record(sid, agent, customer)
         await asyncio.sleep(1.0)
         await agent.request("session.wrapup", session=sid)
@@ -486,12 +498,7 @@ async def test_past_retention_media_is_deleted_and_the_metadata_stays(start_desk
 async def test_recording_again_in_the_same_session_adds_files_and_keeps_the_first(
     start_desk: StartDesk,
 ):
-    desk, agent, customer, sid = await accepted_pair(start_desk, entries=entry())
-    await agree(sid, agent, customer, "voice")
-    async with peers(customer, agent, sid) as (cm, am):
-        mic, _ = track(audio_clip())
-        await cm.publish("mic", mic)
-        await am.wait_publication("mic")
+    async with voice_call(start_desk) as (desk, agent, customer, sid):
         for _ in range(2):
             await record(sid, agent, customer)
             await asyncio.sleep(1.0)
@@ -589,14 +596,12 @@ async def test_a_finished_recording_is_transcribed_and_the_transcript_served(
     start_desk: StartDesk,
 ):
     users = (("agent_ann",), ("qa_quinn", {"role": "qa"}))
-    desk, agent, customer, sid = await accepted_pair(
-        start_desk, entries=entry(), users=users, recording={"render": False}
-    )
-    await agree(sid, agent, customer, "voice")
-    async with peers(customer, agent, sid) as (cm, am):
-        mic, _ = track(audio_clip())
-        await cm.publish("mic", mic)
-        await am.wait_publication("mic")
+    async with voice_call(start_desk, users=users, recording={"render": False}) as (
+        desk,
+        agent,
+        customer,
+        sid,
+    ):
         await record(sid, agent, customer)
         await asyncio.sleep(1.5)
         await agent.request("recording.stop", session=sid)
@@ -717,17 +722,11 @@ async def test_reviewers_score_a_session_and_only_the_author_or_an_admin_changes
 
 
 async def test_kpis_count_escalation_consent_qa_and_the_customers_survey(start_desk: StartDesk):
-    desk, agent, customer, sid = await accepted_pair(
+    async with voice_call(
         start_desk,
-        entries=entry(),
         users=(("agent_ann",), ("qa_quinn", {"role": "qa"})),
         recording={"render": False, "transcribe": False},
-    )
-    await agree(sid, agent, customer, "voice")
-    async with peers(customer, agent, sid) as (cm, am):
-        mic, _ = track(audio_clip())
-        await cm.publish("mic", mic)
-        await am.wait_publication("mic")
+    ) as (desk, agent, customer, sid):
         await record(sid, agent, customer)
         await asyncio.sleep(0.5)
     http = await desk.http()

@@ -212,18 +212,13 @@ async def test_a_spoken_word_finds_the_session_and_flags_mark_it(start_desk):
     from tests.speech import speech_clip
     from visual.sources import ClipTrack
 
-    from .test_media import accepted_pair, agree, peers
-    from .test_recording import db_rows, entry, finished, login, record
+    from .test_recording import db_rows, finished, login, record, voice_call
 
     users = (("agent_ann",), ("qa_quinn", {"role": "qa"}))
-    desk, agent, customer, sid = await accepted_pair(
-        start_desk, entries=entry(), users=users, recording={"render": False}
-    )
-    await agree(sid, agent, customer, "voice")
     clip = speech_clip("i was charged twice for my order and i would like a refund", seconds=8)
-    async with peers(customer, agent, sid) as (cm, am):
-        await cm.publish("mic", ClipTrack(clip))
-        await am.wait_publication("mic")
+    async with voice_call(
+        start_desk, mic=ClipTrack(clip), users=users, recording={"render": False}
+    ) as (desk, agent, customer, sid):
         await record(sid, agent, customer)
         await asyncio.sleep(7)
         await agent.request("recording.stop", session=sid)
