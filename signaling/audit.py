@@ -32,6 +32,7 @@ RECORDING_CONSENT = "recording.consent"  # reason: requested, consented, decline
 RECORDING_ACCESS = "recording.access"  # who fetched which recording file
 RECORDING_EXPIRED = "recording.expired"  # media deleted past retention
 RECORDING_INTERRUPTED = "recording.interrupted"  # found unfinished at start-up
+JOB_CANCELLED = "job.cancelled"  # a reviewer cancelled a render or transcription job
 
 KINDS: frozenset[str] = frozenset(
     {
@@ -45,6 +46,7 @@ KINDS: frozenset[str] = frozenset(
         RECORDING_ACCESS,
         RECORDING_EXPIRED,
         RECORDING_INTERRUPTED,
+        JOB_CANCELLED,
     }
 )
 

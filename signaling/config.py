@@ -286,6 +286,10 @@ class RecordingConfig(_Section):
     render_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 3600.0
     transcribe: bool = True
     """Transcribe every recording after it ends, each microphone on its own."""
+    transcribe_workers: Annotated[int, msgspec.Meta(ge=1, le=16)] = 1
+    """Transcriptions run at once, each in its own process."""
+    job_attempts: Annotated[int, msgspec.Meta(ge=1, le=10)] = 2
+    """A failed render or transcription runs again by itself until it has run this often."""
     transcribe_engine: Literal["pocketsphinx"] = "pocketsphinx"
     retention_check_s: Annotated[float, msgspec.Meta(gt=0)] = 3600.0
     """How often recordings past their retention are looked for."""

@@ -402,6 +402,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "qa.job_state.running": {"en": "Running", "ko": "진행 중"},
     "qa.job_state.done": {"en": "Done", "ko": "완료"},
     "qa.job_state.failed": {"en": "Failed", "ko": "실패"},
+    "qa.job_state.cancelled": {"en": "Cancelled", "ko": "취소됨"},
+    "qa.job_cancel": {"en": "Cancel", "ko": "취소"},
     "qa.job_progress": {"en": "Progress", "ko": "진행률"},
     "qa.job_left": {"en": "Time left", "ko": "남은 시간"},
     "qa.job_error": {"en": "Reason", "ko": "사유"},

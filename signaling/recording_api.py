@@ -348,15 +348,20 @@ async def jobs(request: web.Request) -> web.Response:
     )
 
 
-async def retry(request: web.Request) -> web.Response:
-    """Queue a failed job again (it keeps its attempts count)."""
+async def _job_action(request: web.Request, what: str) -> tuple[User, int]:
+    """Who acts on which job: QA reviewers, supervisors and admins only."""
     user = await reader(request)
     if "recordings" not in PERMISSIONS[StaffRole(user.role)]:
-        raise AuthError("forbidden", "retrying jobs is for QA reviewers, supervisors and admins")
+        raise AuthError("forbidden", f"{what} jobs is for QA reviewers, supervisors and admins")
     try:
-        job_id = int(request.match_info["job"])
+        return user, int(request.match_info["job"])
     except ValueError:
         raise InteractionError("not_found", "no such job") from None
+
+
+async def retry(request: web.Request) -> web.Response:
+    """Queue a failed job again (it keeps its attempts count)."""
+    _, job_id = await _job_action(request, "retrying")
     job = await request.app[ARCHIVE].run(lambda db: idx.retry_job(db, job_id, time.time()))
     if job is None:
         raise InteractionError("wrong_state", "only a failed or finished job can be run again")
@@ -366,8 +371,36 @@ async def retry(request: web.Request) -> web.Response:
     return web.json_response({"job": msgspec.to_builtins(job)})
 
 
+async def cancel(request: web.Request) -> web.Response:
+    """Cancel a queued job, or stop a running one (its worker process is killed)."""
+    user, job_id = await _job_action(request, "cancelling")
+    archive = request.app[ARCHIVE]
+    job = await archive.run(lambda db: idx.cancel_queued(db, job_id, time.time()))
+    if job is None:
+        if not request.app[RECORDING_JOBS].cancel_running(job_id, user.username):
+            found = await archive.run(lambda db: idx.get_job_by_id(db, job_id))
+            if found is None:
+                raise InteractionError("not_found", "no such job")
+            raise InteractionError(
+                "wrong_state", f"the job is {found.state}, not queued or running"
+            )
+        job = await archive.run(lambda db: idx.get_job_by_id(db, job_id))
+    assert job is not None
+    audit.record(
+        archive,
+        audit.JOB_CANCELLED,
+        session_id=job.session_id,
+        actor=user.username,
+        detail={"job": job.id, "kind": job.kind},
+    )
+    if request.headers.get("Accept", "").startswith("text/html"):
+        raise web.HTTPSeeOther("/qa/jobs")
+    return web.json_response({"job": msgspec.to_builtins(job)})
+
+
 def routes(app: web.Application) -> None:
     app.router.add_get("/api/jobs", jobs)
+    app.router.add_post("/api/jobs/{job}/cancel", cancel)
     app.router.add_post("/api/jobs/{job}/retry", retry)
     app.router.add_get("/api/recordings/search", search)
     app.router.add_get("/api/recordings", list_recordings)

@@ -23,6 +23,7 @@ from signaling.archive import Archive
 from signaling.qa_filter import QaFilter, condition
 
 STATES = ("recording", "paused", "complete", "interrupted", "rendering", "rendered", "expired")
+JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 
 
 class RecordingRow(msgspec.Struct, frozen=True):
@@ -213,12 +214,34 @@ def job_progress(archive: Archive, job_id: int, progress: float) -> None:
     )
 
 
-def job_finished(archive: Archive, job_id: int, now: float, error: str = "") -> None:
+def job_finished(
+    archive: Archive, job_id: int, now: float, error: str = "", *, state: str = ""
+) -> None:
+    """A job ended: ``done``, ``failed`` (with ``error``), or ``state`` as given:
+    ``queued`` to run it again (the error stays to be read), ``cancelled``."""
+    state = state or ("failed" if error else "done")
+    if state not in JOB_STATES:
+        raise ValueError(f"bad job state {state!r}")
     archive.execute_later(
-        "UPDATE jobs SET state=?, finished_at=?, error=?, progress=CASE WHEN ?='' THEN 1"
-        " ELSE progress END WHERE id=?",
-        ("failed" if error else "done", now, error[:2000], error, job_id),
+        "UPDATE jobs SET state=?, finished_at=?, error=?, progress=CASE WHEN ?='done' THEN 1"
+        " ELSE progress END, started_at=CASE WHEN ?='queued' THEN NULL ELSE started_at END"
+        " WHERE id=?",
+        (state, None if state == "queued" else now, error[:2000], state, state, job_id),
     )
+
+
+def cancel_queued(db: sqlite3.Connection, job_id: int, now: float) -> JobRow | None:
+    """Cancel a job that has not started; None if it is not queued."""
+    cur = db.execute(
+        "UPDATE jobs SET state='cancelled', finished_at=? WHERE id=? AND state='queued'",
+        (now, job_id),
+    )
+    return get_job_by_id(db, job_id) if cur.rowcount else None
+
+
+def get_job_by_id(db: sqlite3.Connection, job_id: int) -> JobRow | None:
+    row = db.execute(f"SELECT {_JOB_COLS} FROM jobs WHERE id=?", (job_id,)).fetchone()  # noqa: S608
+    return _job(row) if row else None
 
 
 # ------------------------------------------------------------------ reads and claims (executor)
@@ -411,13 +434,10 @@ def flags_of(db: sqlite3.Connection, session_id: str) -> list[dict[str, Any]]:
 
 
 def retry_job(db: sqlite3.Connection, job_id: int, now: float) -> JobRow | None:
-    """Queue a failed (or finished) job again; None if there is no such job or it is busy."""
+    """Queue a failed, cancelled or finished job again; None if there is none or it is busy."""
     cur = db.execute(
         "UPDATE jobs SET state='queued', progress=0, error='', started_at=NULL,"
-        " finished_at=NULL, created_at=? WHERE id=? AND state IN ('failed','done')",
+        " finished_at=NULL, created_at=? WHERE id=? AND state IN ('failed','done','cancelled')",
         (now, job_id),
     )
-    if cur.rowcount == 0:
-        return None
-    row = db.execute(f"SELECT {_JOB_COLS} FROM jobs WHERE id=?", (job_id,)).fetchone()  # noqa: S608
-    return _job(row) if row else None
+    return get_job_by_id(db, job_id) if cur.rowcount else None

@@ -61,6 +61,10 @@ class RecordingJobs:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._children: set[asyncio.subprocess.Process] = set()
+        self._running: dict[int, asyncio.subprocess.Process] = {}
+        """Job id -> its worker process, for the jobs this process runs."""
+        self._cancelled: dict[int, str] = {}
+        """Job id -> who cancelled it, while its worker is being stopped."""
         key = self.settings.encryption_key_file
         self._key_file = str(Path(key).expanduser()) if key else ""
 
@@ -72,8 +76,9 @@ class RecordingJobs:
                 loop = self._job_loop(RENDER, self.render)
                 self._tasks.append(asyncio.create_task(loop, name=f"render-{n}"))
         if self.settings.transcribe:
-            loop = self._job_loop(TRANSCRIBE, self.transcribe)
-            self._tasks.append(asyncio.create_task(loop, name="transcribe"))
+            for n in range(self.settings.transcribe_workers):
+                loop = self._job_loop(TRANSCRIBE, self.transcribe)
+                self._tasks.append(asyncio.create_task(loop, name=f"transcribe-{n}"))
         self._tasks.append(asyncio.create_task(self._retention_loop(), name="retention"))
 
     async def close(self) -> None:
@@ -94,6 +99,27 @@ class RecordingJobs:
     def wake(self) -> None:
         """Look for queued jobs now (one was queued again)."""
         self._wake.set()
+
+    def cancel_running(self, job_id: int, by: str) -> bool:
+        """Stop a job this process is running (its worker is killed); False if it is not."""
+        child = self._running.get(job_id)
+        if child is None:
+            return False
+        self._cancelled[job_id] = by
+        with contextlib.suppress(ProcessLookupError):
+            child.kill()
+        return True
+
+    def _ended_badly(self, job: idx.JobRow, outcome: dict[str, Any]) -> tuple[str, str]:
+        """What a failed run leaves: (job state, message). A failure runs again by itself
+        until the job has run ``job_attempts`` times; a cancelled job stays cancelled."""
+        message = f"{outcome['error']}: {outcome.get('message', '')}"
+        if outcome["error"] == "cancelled":
+            return "cancelled", message
+        if job.attempts < self.settings.job_attempts:
+            self._wake.set()
+            return "queued", f"attempt {job.attempts} failed, trying again: {message}"
+        return "failed", message
 
     def rendering_wanted(self, session_id: str) -> None:
         manifest = self.service.active.get(session_id)
@@ -185,7 +211,8 @@ class RecordingJobs:
                 raise
             except Exception as exc:
                 log.exception("job failed", kind=kind, session_id=job.session_id)
-                idx.job_finished(self.archive, job.id, time.time(), error=f"internal: {exc}")
+                state, message = self._ended_badly(job, {"error": "internal", "message": str(exc)})
+                idx.job_finished(self.archive, job.id, time.time(), message, state=state)
 
     async def render(self, job: idx.JobRow) -> None:
         session_id = job.session_id
@@ -203,11 +230,13 @@ class RecordingJobs:
             self.progress.pop(session_id, None)
         now = time.time()
         if "error" in outcome:
-            message = f"{outcome['error']}: {outcome.get('message', '')}"
+            state, message = self._ended_badly(job, outcome)
             idx.set_state(self.archive, session_id, before, now, render_error=message[:500])
-            idx.job_finished(self.archive, job.id, now, error=message)
-            await self.service.note(session_id, "recording.render_failed", {"error": message})
-            log.warning("render failed", session_id=session_id, error=message)
+            idx.job_finished(self.archive, job.id, now, message, state=state)
+            await self.service.note(
+                session_id, "recording.render_failed", {"error": message, "job": state}
+            )
+            log.warning("render failed", session_id=session_id, error=message, job=state)
             return
         directory = layout.session_dir(self.root, session_id)
         if self.service.kek is not None:  # the rendering is media too: sealed at rest
@@ -267,9 +296,11 @@ class RecordingJobs:
             self.transcribing.pop(session_id, None)
         now = time.time()
         if "error" in outcome:
-            message = f"{outcome['error']}: {outcome.get('message', '')}"
-            idx.job_finished(self.archive, job.id, now, error=message)
-            await self.service.note(session_id, "recording.transcribe_failed", {"error": message})
+            state, message = self._ended_badly(job, outcome)
+            idx.job_finished(self.archive, job.id, now, message, state=state)
+            await self.service.note(
+                session_id, "recording.transcribe_failed", {"error": message, "job": state}
+            )
             return
         loop = asyncio.get_running_loop()
         transcript = await loop.run_in_executor(None, _read_json, directory / TRANSCRIPT_FILES[0])
@@ -299,6 +330,7 @@ class RecordingJobs:
             preexec_fn=_lower_priority,
         )
         self._children.add(child)
+        self._running[job.id] = child
         outcome: dict[str, Any] = {}
         last_write = 0.0
         assert child.stdout is not None and child.stderr is not None
@@ -330,6 +362,9 @@ class RecordingJobs:
             raise
         finally:
             self._children.discard(child)
+            self._running.pop(job.id, None)
+        if job.id in self._cancelled:
+            return {"error": "cancelled", "message": f"by {self._cancelled.pop(job.id)}"}
         if code != 0 and "error" not in outcome:
             tail = err.decode(errors="replace").strip().splitlines()[-1:] or [""]
             return {"error": "internal", "message": f"renderer exited {code}: {tail[0][:300]}"}

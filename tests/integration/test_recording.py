@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 import av
+import numpy as np
 import pytest
 
 from recorder import layout
@@ -592,9 +593,8 @@ async def test_the_review_rendering_is_made_after_the_session_and_served(start_d
     assert job == ("done", 1.0)
 
 
-async def test_a_finished_recording_is_transcribed_and_the_transcript_served(
-    start_desk: StartDesk,
-):
+async def recorded_call(start_desk: StartDesk, *, seconds: float) -> tuple[Any, str, Any]:
+    """A voice call recorded for ``seconds`` and stopped; transcribed, not rendered."""
     users = (("agent_ann",), ("qa_quinn", {"role": "qa"}))
     async with voice_call(start_desk, users=users, recording={"render": False}) as (
         desk,
@@ -603,9 +603,16 @@ async def test_a_finished_recording_is_transcribed_and_the_transcript_served(
         sid,
     ):
         await record(sid, agent, customer)
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(seconds)
         await agent.request("recording.stop", session=sid)
-        await finished(desk, sid)
+        manifest = await finished(desk, sid)
+    return desk, sid, manifest
+
+
+async def test_a_finished_recording_is_transcribed_and_the_transcript_served(
+    start_desk: StartDesk,
+):
+    desk, sid, _ = await recorded_call(start_desk, seconds=1.5)
     deadline = time.monotonic() + 60
     while True:
         rows = db_rows(desk, "SELECT state, error FROM jobs WHERE kind='transcribe'")
@@ -627,8 +634,15 @@ async def test_a_finished_recording_is_transcribed_and_the_transcript_served(
 async def test_the_job_list_shows_a_failure_with_its_reason_and_a_retry_runs_it_again(
     start_desk: StartDesk,
 ):
+    """A failure runs again by itself (job_attempts = 3), then waits for a person."""
     desk, sid = await recorded_session(
-        start_desk, recording={"render_width": 640, "render_height": 360, "transcribe": False}
+        start_desk,
+        recording={
+            "render_width": 640,
+            "render_height": 360,
+            "transcribe": False,
+            "job_attempts": 3,
+        },
     )
     await rendered(desk, sid)
     qa = await login(desk, "qa_quinn")
@@ -654,8 +668,11 @@ async def test_the_job_list_shows_a_failure_with_its_reason_and_a_retry_runs_it_
     async with qa.post(f"{desk.base}/api/jobs/{first['id']}/retry") as r:
         assert r.status == 200
     failed = await settled()
-    assert failed["state"] == "failed" and failed["attempts"] == 2
+    assert failed["state"] == "failed" and failed["attempts"] == 3, "attempt 2, then 3 by itself"
     assert failed["error"].startswith("nothing_recorded:")
+    await desk.app[RECORDING].desk.archive.flush()
+    notes = [d["job"] for _, k, d in desk.archive_events(sid) if k == "recording.render_failed"]
+    assert notes == ["queued", "failed"]
     async with qa.get(f"{desk.base}/qa/jobs") as r:
         page = await r.text()
     assert 'data-state="failed"' in page and "nothing_recorded" in page
@@ -663,9 +680,56 @@ async def test_the_job_list_shows_a_failure_with_its_reason_and_a_retry_runs_it_
     async with qa.post(f"{desk.base}/api/jobs/{first['id']}/retry") as r:
         assert r.status == 200
     again = await settled()
-    assert again["state"] == "done" and again["attempts"] == 3
+    assert again["state"] == "done" and again["attempts"] == 4
     agent = await login(desk, "agent_ann")
     async with agent.get(f"{desk.base}/api/jobs") as r:
+        assert r.status == 403
+
+
+async def test_a_reviewer_cancels_a_running_transcription_and_its_worker_stops(
+    start_desk: StartDesk,
+):
+    from .test_transcription import opus_track
+
+    desk, sid, manifest = await recorded_call(start_desk, seconds=1.0)
+    qa = await login(desk, "qa_quinn")
+
+    async def job() -> dict[str, Any]:
+        async with qa.get(f"{desk.base}/api/jobs") as r:
+            (found,) = [j for j in (await r.json())["jobs"] if j["kind"] == "transcribe"]
+            return found
+
+    deadline = time.monotonic() + 60
+    while (first := await job())["state"] != "done":
+        assert time.monotonic() < deadline, first
+        await asyncio.sleep(0.2)
+    # two minutes of noise in place of the microphone: a transcription that takes a while
+    path = layout.session_dir(desk.cfg.data_path, sid) / manifest.tracks[0].file
+    noise = (np.random.default_rng(7).normal(0, 6000, 48_000 * 120)).astype(np.int16)
+    opus_track(path, [(1000, noise, 48_000)], 121)
+    async with qa.post(f"{desk.base}/api/jobs/{first['id']}/retry") as r:
+        assert r.status == 200
+    while (running := await job())["state"] != "running" or running["progress"] <= 0:
+        assert time.monotonic() < deadline + 30, running
+        await asyncio.sleep(0.1)
+    async with qa.post(f"{desk.base}/api/jobs/{first['id']}/cancel") as r:
+        assert r.status == 200, await r.text()
+    stopped_by = time.monotonic() + 10
+    while (ended := await job())["state"] == "running":
+        assert time.monotonic() < stopped_by, "the worker did not stop"
+        await asyncio.sleep(0.1)
+    assert ended["state"] == "cancelled" and ended["error"] == "cancelled: by qa_quinn"
+    assert ended["attempts"] == 2, "a cancelled job is not run again by itself"
+    async with qa.post(f"{desk.base}/api/jobs/{first['id']}/cancel") as r:
+        assert r.status == 409 and (await r.json())["error"]["code"] == "wrong_state"
+    async with qa.post(f"{desk.base}/api/jobs/99999/cancel") as r:
+        assert r.status == 404
+    await desk.app[RECORDING].desk.archive.flush()
+    assert db_rows(desk, "SELECT actor FROM audit WHERE kind='job.cancelled'") == [("qa_quinn",)]
+    notes = [d for _, k, d in desk.archive_events(sid) if k == "recording.transcribe_failed"]
+    assert notes == [{"error": "cancelled: by qa_quinn", "job": "cancelled"}]
+    agent_http = await login(desk, "agent_ann")
+    async with agent_http.post(f"{desk.base}/api/jobs/{first['id']}/cancel") as r:
         assert r.status == 403
 
 
