@@ -117,7 +117,7 @@ class RecordingJobs:
         if outcome["error"] == "cancelled":
             return "cancelled", message
         if job.attempts < self.settings.job_attempts:
-            self._wake.set()
+            # no wake-up: the workers' 5 s poll picks it up, a pause before trying again
             return "queued", f"attempt {job.attempts} failed, trying again: {message}"
         return "failed", message
 

@@ -78,8 +78,14 @@ class PocketsphinxEngine:
         d = self._decoder
 
         def lookup(word: str) -> list[str]:
-            found = cmu_lookup(word)
-            return found or ([p] if (p := d.lookup_word(word)) else [])
+            # the decoder's own dictionary ("live", "live(2)", ...): no second copy loaded
+            out = []
+            for n in range(1, 10):
+                phones = d.lookup_word(word if n == 1 else f"{word}({n})")
+                if phones is None:
+                    break
+                out.append(phones)
+            return out
 
         todo = [(h.word, pron) for h in vocabulary for pron in pronunciations(h, lookup)]
         seen: dict[str, int] = {}
