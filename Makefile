@@ -6,9 +6,9 @@ STAMP  := $(VENV)/.installed
 ARGS   ?=
 CODE   := $(wildcard signaling visual recorder transcribe web tests bench)
 
-.PHONY: run test setup test-deps lint format unit integration browser bench bench-media bench-record bench-transcribe clean
+.PHONY: run test setup test-deps lint format unit integration browser bench bench-media bench-record bench-transcribe bench-cobrowse clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml web/package.json web/package-lock.json
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
@@ -55,6 +55,10 @@ bench-media: setup
 ## The recording benchmark: what recording adds, vs aiortc's MediaRecorder (bench/README.md).
 bench-record: setup
 	$(BIN)/python bench/record_load.py $(ARGS)
+
+## Co-browse: relay latency, bytes per minute, the customer page's long tasks vs no co-browsing.
+bench-cobrowse: setup test-deps
+	$(BIN)/python bench/cobrowse_load.py $(ARGS)
 
 ## Transcription quality and speed: plain pocketsphinx vs livedesk's pipeline (docs/transcription.md).
 bench-transcribe: setup test-deps

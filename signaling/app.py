@@ -23,12 +23,14 @@ from signaling import (
     review_api,
 )
 from signaling.archive import Archive
+from signaling.cobrowse import CobrowseService
 from signaling.config import Config
 from signaling.desk import Desk
 from signaling.errors import LivedeskError
 from signaling.headers import CSP
 from signaling.keys import (
     ARCHIVE,
+    COBROWSE,
     CONFIG,
     DESK,
     LINK_KEYS,
@@ -70,6 +72,8 @@ STATUS_BY_CODE = {
     "consent": 409,
     "bad_range": 416,
     "bad_filter": 400,
+    "control_state": 409,
+    "cobrowse_limit": 413,
     "capacity": 409,
     "conflict": 409,
     "rate_limited": 429,
@@ -169,6 +173,9 @@ def create_app(
     app.router.add_get("/l/{entry}", pages.customer_page)
     app.router.add_get("/agent", pages.agent_console)
     app.router.add_get("/admin", pages.admin_page)
+    app.router.add_get("/vendor/{name}", pages.vendor)
+    app.router.add_get("/demo/shop", pages.demo_shop)
+    app.router.add_get("/demo/shop/{page}", pages.demo_shop)
     app.router.add_static("/static/", Path(web_assets.STATIC), append_version=True)
     return app
 
@@ -199,9 +206,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     lag.start()
     media = app[MEDIA] = node.media = MediaService(desk, cfg.media)
     await media.start()
-    recording = RecordingService(desk, media, cfg, kek=load_recording_key(cfg))
+    kek = load_recording_key(cfg)
+    recording = RecordingService(desk, media, cfg, kek=kek)
     app[RECORDING] = node.recording = recording
     await recording.start()
+    cobrowse = app[COBROWSE] = node.cobrowse = CobrowseService(desk, cfg, kek=kek)
+    await cobrowse.start()
     jobs = app[RECORDING_JOBS] = RecordingJobs(recording)
     await jobs.start()
     await node.start()
@@ -211,6 +221,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     finally:
         await lag.close()
         await jobs.close()
+        await cobrowse.close()
         await recording.close()
         await media.close()
         await node.close()

@@ -268,6 +268,34 @@ class CustomerClient(_Client):
             client_msg_id=client_msg_id or uuid.uuid4().hex,
         )
 
+    async def send_cobrowse(
+        self, events: list[Any], *, snapshot: bool = False, part_bytes: int = 48 * 1024
+    ) -> list[Message]:
+        """Send rrweb ``events`` as one batch (in parts when big); waits for every ack.
+
+        The JSON text is cut on character boundaries so each part's UTF-8 stays under
+        ``part_bytes``; the viewer joins the parts before parsing.
+        """
+        text = msgspec.json.encode(events).decode()
+        parts = split_parts(text, part_bytes)
+        self._cobrowse_batch += 1
+        acks = []
+        for i, data in enumerate(parts):
+            acks.append(
+                await self.request(
+                    "cobrowse.events",
+                    session=self.session,
+                    batch=self._cobrowse_batch,
+                    part=i,
+                    parts=len(parts),
+                    snapshot=snapshot,
+                    data=data,
+                )
+            )
+        return acks
+
+    _cobrowse_batch = 0
+
 
 class StaffClient(_Client):
     """An agent, supervisor, QA reviewer or admin, identified by the login cookie.
@@ -339,6 +367,34 @@ class StaffClient(_Client):
         return await self.request(
             "chat.send", session=session, text=text, client_msg_id=client_msg_id or uuid.uuid4().hex
         )
+
+
+def split_parts(text: str, limit: int) -> list[str]:
+    """``text`` cut into pieces of at most ``limit`` UTF-8 bytes, never inside a character."""
+    parts: list[str] = []
+    start = 0
+    while start < len(text):
+        end = min(len(text), start + limit)
+        while len(text[start:end].encode()) > limit:
+            end = start + max(1, (end - start) * 3 // 4)
+        parts.append(text[start:end])
+        start = end
+    return parts or [""]
+
+
+def join_cobrowse(pushes: list[Message]) -> list[list[Any]]:
+    """The event batches in ``cobrowse.events`` pushes (or recorded lines), parts joined."""
+    batches: list[list[Any]] = []
+    parts: dict[int, list[str]] = {}
+    for push in pushes:
+        got = parts.setdefault(push["batch"], [])
+        if push["part"] != len(got):
+            parts.pop(push["batch"])  # a batch with a gap cannot be parsed: skip it
+            continue
+        got.append(push["data"])
+        if len(got) == push["parts"]:
+            batches.append(msgspec.json.decode("".join(parts.pop(push["batch"]))))
+    return batches
 
 
 def media_client() -> type:

@@ -182,6 +182,16 @@ class TranscriptionConfig(_Section):
     )
 
 
+class EntryCobrowseConfig(_Section):
+    """What the customer's browser hides from co-browsing on this entry's pages, on top of
+    passwords, card fields, long digit runs and ``data-livedesk-mask``/``-block``."""
+
+    mask: list[str] = []
+    """CSS selectors whose text and input values are replaced by same-length placeholders."""
+    block: list[str] = []
+    """CSS selectors shown to the agent as empty boxes of the same size."""
+
+
 class EntryConfig(_Section):
     """One entry point: a link or widget placement, with its access rules (docs/access.md)."""
 
@@ -204,6 +214,7 @@ class EntryConfig(_Section):
     bot: BotConfig = msgspec.field(default_factory=BotConfig)
     recording: RecordingPolicyConfig = msgspec.field(default_factory=RecordingPolicyConfig)
     transcription: TranscriptionConfig = msgspec.field(default_factory=TranscriptionConfig)
+    cobrowse: EntryCobrowseConfig = msgspec.field(default_factory=EntryCobrowseConfig)
 
     def policy(self) -> EntryPolicy:
         """The pure policy module's view of these rules."""
@@ -295,6 +306,26 @@ class RecordingConfig(_Section):
     """How often recordings past their retention are looked for."""
 
 
+class CobrowseConfig(_Section):
+    """Size caps and flow control of co-browse streams (docs/cobrowse.md)."""
+
+    max_batch_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1024 * 1024)] = 48 * 1024
+    """One ``cobrowse.events`` message's ``data``; larger batches are sent in parts."""
+    max_parts: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 512
+    """Parts of one batch at most (a full snapshot of a big page)."""
+    max_session_bytes: Annotated[int, msgspec.Meta(ge=1024 * 1024)] = 256 * 1024 * 1024
+    """A session's whole co-browse stream; past it the stream stops with ``cobrowse_limit``."""
+    bytes_per_s: Annotated[int, msgspec.Meta(ge=1024)] = 2 * 1024 * 1024
+    """Sustained co-browse bytes per second from one customer connection."""
+    burst_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024)] = 32 * 1024 * 1024
+    """What a customer may send at once (a page's full snapshot) before the rate applies."""
+    viewer_buffer_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024)] = 4 * 1024 * 1024
+    """Co-browse bytes waiting to be written to one slow agent; past it that agent's events
+    are dropped until a fresh full snapshot catches them up."""
+    snapshot_interval_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 1.0
+    """Fresh full snapshots are asked of the customer at most this often."""
+
+
 class CriterionConfig(_Section):
     id: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_]{1,40}$")]
     label: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -352,6 +383,7 @@ class Config(_Section):
     links: LinksConfig = msgspec.field(default_factory=LinksConfig)
     media: MediaConfig = msgspec.field(default_factory=MediaConfig)
     recording: RecordingConfig = msgspec.field(default_factory=RecordingConfig)
+    cobrowse: CobrowseConfig = msgspec.field(default_factory=CobrowseConfig)
     qa: QaConfig = msgspec.field(default_factory=QaConfig)
     testing: TestingConfig = msgspec.field(default_factory=TestingConfig)
     entries: dict[EntryId, EntryConfig] = msgspec.field(default_factory=lambda: {"demo": _demo()})
@@ -370,12 +402,20 @@ class Config(_Section):
 
 
 def _demo() -> EntryConfig:
-    """The zero-config entry: chat, voice, video and screen, with a bot in English and Korean."""
+    """The zero-config entry: chat, voice, video, screen and co-browse (the demo shop), with
+    a bot in English and Korean."""
     return EntryConfig(
         title="livedesk demo support",
-        channels=["chat", "voice", "video", "screen"],
+        channels=["chat", "voice", "video", "screen", "cobrowse"],
+        cobrowse=EntryCobrowseConfig(mask=[".shop-account"]),
         bot=BotConfig(
             rules=[
+                BotRuleConfig(
+                    channel="cobrowse",
+                    reason="Co-browsing lets the agent see this page with you and point to "
+                    "what to fill in; your passwords and card numbers stay hidden",
+                    phrases=["fill in this form", "fill in the form", "help me with this page"],
+                ),
                 BotRuleConfig(
                     channel="screen",
                     reason="You mentioned being stuck at checkout: "
@@ -438,6 +478,7 @@ _SECTIONS = {
         ("links", LinksConfig),
         ("media", MediaConfig),
         ("recording", RecordingConfig),
+        ("cobrowse", CobrowseConfig),
         ("qa", QaConfig),
         ("testing", TestingConfig),
     )
@@ -582,6 +623,7 @@ def _check(cfg: Config) -> None:
     _check_media(cfg.media)
     for name, entry in cfg.entries.items():
         _check_transcription(name, entry.transcription)
+        _check_selectors(name, entry.cobrowse)
     if cfg.recording.encryption_key_file:
         from recorder.sealed import SealedError, load_kek
 
@@ -620,6 +662,21 @@ def _check_transcription(name: str, t: TranscriptionConfig) -> None:
         raise ConfigError(
             f"{key}.{'model_dir' if t.model_dir else 'engine'}", value, exc.message
         ) from None
+
+
+_SELECTOR = re.compile(r"^[^{}<>;\\\n\r]{1,200}$")
+
+
+def _check_selectors(name: str, cb: EntryCobrowseConfig) -> None:
+    """A selector goes to the customer's browser as is: keep it to one plain selector list."""
+    for field, selectors in (("mask", cb.mask), ("block", cb.block)):
+        for sel in selectors:
+            if not _SELECTOR.match(sel) or not sel.strip():
+                raise ConfigError(
+                    f"entries.{name}.cobrowse.{field}",
+                    sel,
+                    "a CSS selector of 1-200 characters, without { } < > ; or backslashes",
+                )
 
 
 def _check_bot(name: str, entry: EntryConfig) -> None:

@@ -25,9 +25,11 @@ from signaling.interaction import Actor, Role, SessionState
 from signaling.ratelimit import TokenBucket
 from signaling.recording import recording_view
 from signaling.store.base import Envelope, StoredEvent
+from visual.cobrowse import ViewerGate
 
 if TYPE_CHECKING:
     from signaling.archive import User
+    from signaling.cobrowse import CobrowseService
     from signaling.desk import ConsoleSnapshot
     from signaling.media import MediaService
     from signaling.node import Node
@@ -38,6 +40,11 @@ log = structlog.get_logger("livedesk.ws")
 # routing internals a customer has no business seeing
 _HIDDEN_FROM_CUSTOMER = frozenset({"session.offered", "session.declined", "session.offer_expired"})
 _PRIVATE_FIELDS = ("notes", "disposition", "agent_id", "from_agent", "to_agent", "returned_to")
+# co-browse pushes go to one side only: the page stream to staff, the agent's hands to the page
+_STAFF_ONLY = frozenset({"cobrowse.events", "cobrowse.result"})
+_CUSTOMER_ONLY = frozenset({"cobrowse.snapshot", "cobrowse.pointer", "cobrowse.command"})
+COBROWSE_PREFIX = '{"type":"cobrowse.events"'
+"""Frames starting so are charged to the co-browse byte budget, not the message rate."""
 
 
 def customer_view(event: dict[str, Any]) -> dict[str, Any] | None:
@@ -82,6 +89,11 @@ class Connection:
         self.bucket = TokenBucket(
             rate=lim.messages_per_s, burst=lim.message_burst, now=time.monotonic()
         )
+        cb = self.desk.cfg.cobrowse
+        self.cobrowse_bucket = TokenBucket(
+            rate=cb.bytes_per_s, burst=cb.burst_bytes, now=time.monotonic()
+        )
+        self.gates: dict[str, ViewerGate] = {}
         self._out: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=lim.send_queue)
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
@@ -128,6 +140,11 @@ class Connection:
                 await self.ws.send_str(p.encode(msg).decode())
             except (ConnectionError, RuntimeError):
                 return
+            finally:
+                if msg.get("type") == "cobrowse.events":
+                    gate = self.gates.get(msg["session"])
+                    if gate is not None:
+                        gate.written(len(msg["data"]))
             metrics.inc("livedesk_messages_out_total")
 
     async def close(self, code: int, reason: str) -> None:
@@ -142,7 +159,10 @@ class Connection:
             return
         if env.kind == "ephemeral":
             if env.msg is not None and self._wants_ephemeral(env.msg):
-                self.send(env.msg)
+                if env.msg.get("type") == "cobrowse.events":
+                    self._relay_cobrowse(env.msg)
+                else:
+                    self.send(env.msg)
             return
         se = env.stored
         if se is None:
@@ -156,10 +176,32 @@ class Connection:
             self._spawn(self._backfill(env.session))
 
     def _wants_ephemeral(self, msg: dict[str, Any]) -> bool:
+        kind = msg.get("type")
         # nobody needs their own typing indicator echoed back
-        if msg.get("type") == "typing":
+        if kind == "typing":
             return msg.get("role") != self._side()
+        if kind in _STAFF_ONLY:
+            return self.staff is not None
+        if kind in _CUSTOMER_ONLY:
+            return self.participant is not None
         return True
+
+    def _relay_cobrowse(self, msg: dict[str, Any]) -> None:
+        """Queue a page-stream batch for this viewer, unless it is too far behind."""
+        session = msg["session"]
+        gate = self.gates.get(session)
+        if gate is None:
+            gate = self.gates[session] = ViewerGate(self.desk.cfg.cobrowse.viewer_buffer_bytes)
+        was_gap = gate.gap
+        if gate.admit(
+            size=len(msg["data"]), batch=msg["batch"], part=msg["part"], snapshot=msg["snapshot"]
+        ):
+            self.send(msg)
+            return
+        if not was_gap:  # tell the viewer once, and ask the page for a fresh start
+            self.send({"type": "cobrowse.gap", "session": session})
+        if self.node.cobrowse is not None:
+            self.node.cobrowse.ask_snapshot(session)
 
     def _side(self) -> str:
         return "customer" if self.participant is not None else "agent"
@@ -234,13 +276,18 @@ class Connection:
                         self.send(p.error("bad_message", "binary frames are not accepted"))
                     continue
                 metrics.inc("livedesk_messages_in_total")
-                if not self.bucket.take(time.monotonic()):
+                if msg.data.startswith(COBROWSE_PREFIX):
+                    allowed = self.cobrowse_bucket.take(time.monotonic(), len(msg.data))
+                else:
+                    allowed = self.bucket.take(time.monotonic())
+                if not allowed:
                     metrics.inc("livedesk_errors_total", "rate_limited")
-                    if self.bucket.refused >= abuse_limit:
-                        self.log.warning("closing abusive client", refused=self.bucket.refused)
+                    refused = self.bucket.refused + self.cobrowse_bucket.refused
+                    if refused >= abuse_limit:
+                        self.log.warning("closing abusive client", refused=refused)
                         await self.close(WSCloseCode.POLICY_VIOLATION, "rate limit abuse")
                         break
-                    if self.bucket.refused % 20 == 1:
+                    if refused % 20 == 1:
                         self.send(
                             p.error(
                                 "rate_limited",
@@ -310,7 +357,11 @@ class Connection:
             self.ready = True
             await self.follow(inter.id, msg.resume.get(inter.id, 0))
             self.node.request_refresh()
-            return {"role": "customer", "session": _public_session(inter)}
+            return {
+                "role": "customer",
+                "session": _public_session(inter),
+                "cobrowse": self._cobrowse_rules(inter.entry),
+            }
         if self.can("serve"):
             await self.desk.agent_online(self.staff)
         self.ready = True
@@ -552,6 +603,49 @@ class Connection:
         cmd = ix.StopRecording()
         return await self._recording().command(msg.session, cmd, self.actor)
 
+    # ------------------------------------------------------------ co-browse
+    def _cobrowse_rules(self, entry_id: str) -> dict[str, Any]:
+        """What the customer's page masks and blocks, and how it batches (docs/cobrowse.md)."""
+        entry = self.desk.cfg.entries.get(entry_id)
+        caps = self.desk.cfg.cobrowse
+        return {
+            "mask": list(entry.cobrowse.mask) if entry else [],
+            "block": list(entry.cobrowse.block) if entry else [],
+            "max_batch_bytes": caps.max_batch_bytes,
+            "max_parts": caps.max_parts,
+        }
+
+    def _cobrowse(self) -> CobrowseService:
+        if self.node.cobrowse is None:  # pragma: no cover - the app always wires it
+            raise InteractionError("wrong_state", "co-browsing is not enabled on this server")
+        return self.node.cobrowse
+
+    async def _cobrowse_events(self, msg: p.CobrowseEvents) -> dict[str, Any]:
+        self._session_of(msg.session)
+        return await self._cobrowse().events(msg, self.actor)
+
+    async def _cobrowse_snapshot(self, msg: p.CobrowseSnapshot) -> dict[str, Any]:
+        self._staff_only("console")
+        self.gates.pop(msg.session, None)  # a fresh start for this viewer
+        await self._cobrowse().snapshot(msg, self.actor, supervise=self.can("supervise"))
+        return {}
+
+    async def _cobrowse_pointer(self, msg: p.CobrowsePointer) -> None:
+        self._staff_only()
+        await self._cobrowse().pointer(msg, self.actor)
+
+    async def _cobrowse_command(self, msg: p.CobrowseCommand) -> dict[str, Any]:
+        self._staff_only()
+        return await self._cobrowse().command(msg, self.actor)
+
+    async def _cobrowse_result(self, msg: p.CobrowseResult) -> None:
+        self._session_of(msg.session)
+        await self._cobrowse().result(msg, self.actor)
+
+    async def _cobrowse_control(self, msg: p.CobrowseControl) -> dict[str, Any]:
+        self._session_of(msg.session)
+        return await self._cobrowse().control(msg, self.actor)
+
 
 def _public_session(inter: ix.Interaction) -> dict[str, Any]:
     return {
@@ -563,6 +657,8 @@ def _public_session(inter: ix.Interaction) -> dict[str, Any]:
         "tier": inter.tier,
         "last_seq": inter.last_seq,
         "recording": recording_view(inter),
+        "channels": {name: st.state.value for name, st in inter.channels.items()},
+        "control": inter.control,
     }
 
 
@@ -590,4 +686,10 @@ _HANDLERS: dict[type, Any] = {
     p.RecordingPause: Connection._recording_pause,
     p.RecordingResume: Connection._recording_resume,
     p.RecordingStop: Connection._recording_stop,
+    p.CobrowseEvents: Connection._cobrowse_events,
+    p.CobrowseSnapshot: Connection._cobrowse_snapshot,
+    p.CobrowsePointer: Connection._cobrowse_pointer,
+    p.CobrowseCommand: Connection._cobrowse_command,
+    p.CobrowseResult: Connection._cobrowse_result,
+    p.CobrowseControl: Connection._cobrowse_control,
 }

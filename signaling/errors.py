@@ -29,6 +29,8 @@ ERROR_CODES: dict[str, str] = {
     "recording_required": "the customer declined a recording the entry requires beyond chat",
     "bad_range": "the Range header cannot be satisfied",
     "bad_filter": "a QA list filter is not valid; the message names the field",
+    "control_state": "remote control of the co-browsed page is not in a state that allows this",
+    "cobrowse_limit": "a co-browse batch or the session's co-browse stream is over its size cap",
     "bad_sdp": "the SDP offer is malformed or offers nothing the server can use",
     "internal": "an unexpected server error; it was logged",
 }

@@ -234,6 +234,126 @@ STRINGS: dict[str, dict[str, str]] = {
     "agent.copy": {"en": "Copy", "ko": "복사"},
     "agent.copied": {"en": "Copied", "ko": "복사됨"},
     # the embeddable widget and the console's fallback list
+    # co-browsing: the customer's page (web/static/cobrowse.js keeps a copy of these)
+    "cobrowse.badge": {"en": "hidden from the agent", "ko": "상담원에게 보이지 않음"},
+    "cobrowse.live": {
+        "en": "{name} sees this page with you. Hidden fields stay hidden.",
+        "ko": "{name}님이 이 페이지를 함께 보고 있습니다. 가려진 항목은 보이지 않습니다.",
+    },
+    "cobrowse.stop": {"en": "Stop sharing this page", "ko": "페이지 공유 중지"},
+    "cobrowse.control.ask": {
+        "en": "{name} asks to control this page: click, scroll and type in fields. "
+        "Hidden fields stay out of reach.",
+        "ko": "{name}님이 이 페이지를 조작하려고 합니다: 클릭, 스크롤, 입력란 입력. "
+        "가려진 항목에는 접근할 수 없습니다.",
+    },
+    "cobrowse.control.allow": {"en": "Allow", "ko": "허용"},
+    "cobrowse.control.decline": {"en": "Decline", "ko": "거절"},
+    "cobrowse.control.on": {
+        "en": "{name} is controlling this page.",
+        "ko": "{name}님이 이 페이지를 조작하고 있습니다.",
+    },
+    "cobrowse.control.take_back": {"en": "Take back control (Esc)", "ko": "조작 권한 되찾기 (Esc)"},
+    "cobrowse.pointer": {"en": "{name}", "ko": "{name}"},
+    "cobrowse.agent": {"en": "Agent", "ko": "상담원"},
+    # co-browsing: the agent's view
+    "cobrowse.view.ask": {"en": "Co-browse", "ko": "공동 브라우징"},
+    "cobrowse.view.title": {"en": "The customer's page", "ko": "고객의 페이지"},
+    "cobrowse.view.waiting": {
+        "en": "Waiting for the customer's page…",
+        "ko": "고객의 페이지를 기다리는 중…",
+    },
+    "cobrowse.view.live": {
+        "en": "Live: {page} · window {width} by {height}",
+        "ko": "실시간: {page} · 창 {width}x{height}",
+    },
+    "cobrowse.view.catching_up": {
+        "en": "Catching up with the customer's page…",
+        "ko": "고객의 페이지를 따라잡는 중…",
+    },
+    "cobrowse.view.point": {"en": "Point", "ko": "가리키기"},
+    "cobrowse.view.highlight": {"en": "Highlight", "ko": "강조"},
+    "cobrowse.view.ask_control": {"en": "Ask for control", "ko": "조작 권한 요청"},
+    "cobrowse.view.asked": {"en": "Waiting for the customer…", "ko": "고객의 응답을 기다리는 중…"},
+    "cobrowse.view.release": {"en": "Give control back", "ko": "조작 권한 돌려주기"},
+    "cobrowse.view.refresh": {"en": "Reload view", "ko": "화면 새로 고침"},
+    "cobrowse.view.type_into": {"en": "Type into {field}", "ko": "{field}에 입력"},
+    "cobrowse.view.refused_masked": {
+        "en": "That field is hidden from you; the customer's page refused.",
+        "ko": "가려진 항목이라 고객의 페이지가 거부했습니다.",
+    },
+    "cobrowse.view.refused_control": {
+        "en": "You do not have control of the page.",
+        "ko": "페이지 조작 권한이 없습니다.",
+    },
+    "cobrowse.view.refused_gone": {
+        "en": "That element is no longer on the page.",
+        "ko": "그 요소가 페이지에 더 이상 없습니다.",
+    },
+    "cobrowse.view.refused": {
+        "en": "The customer's page refused that.",
+        "ko": "고객의 페이지가 거부했습니다.",
+    },
+    "cobrowse.view.declined": {
+        "en": "The customer declined control.",
+        "ko": "고객이 조작 권한을 거절했습니다.",
+    },
+    "cobrowse.view.taken_back": {
+        "en": "The customer took control back.",
+        "ko": "고객이 조작 권한을 되찾았습니다.",
+    },
+    # co-browsing: timeline lines
+    "cobrowse.ev.control_requested": {
+        "en": "{name} asked to control the page.",
+        "ko": "{name}님이 페이지 조작 권한을 요청했습니다.",
+    },
+    "cobrowse.ev.control_granted": {
+        "en": "The customer gave control of the page.",
+        "ko": "고객이 페이지 조작을 허용했습니다.",
+    },
+    "cobrowse.ev.control_declined": {
+        "en": "The customer declined control of the page.",
+        "ko": "고객이 페이지 조작을 거절했습니다.",
+    },
+    "cobrowse.ev.control_taken_back": {
+        "en": "The customer took control back.",
+        "ko": "고객이 조작 권한을 되찾았습니다.",
+    },
+    "cobrowse.ev.control_ended": {
+        "en": "Control of the page ended.",
+        "ko": "페이지 조작이 끝났습니다.",
+    },
+    "cobrowse.ev.action": {
+        "en": "Co-browse: {action} {selector}",
+        "ko": "공동 브라우징: {action} {selector}",
+    },
+    "cobrowse.ev.action_refused": {
+        "en": "Co-browse: {action} {selector} refused ({code})",
+        "ko": "공동 브라우징: {action} {selector} 거부됨 ({code})",
+    },
+    "cobrowse.ev.limit": {
+        "en": "Co-browsing stopped: the page stream reached its size limit.",
+        "ko": "공동 브라우징 중지: 페이지 전송량이 한도에 도달했습니다.",
+    },
+    "qa.cobrowse": {"en": "Co-browsed page", "ko": "공동 브라우징 페이지"},
+    "qa.cobrowse_hint": {
+        "en": "The customer's page as the agent saw it, masked, on the same clock as the video.",
+        "ko": "상담원이 본 고객의 페이지(가림 처리됨)를 영상과 같은 시간축으로 보여 줍니다.",
+    },
+    "qa.cobrowse_scrub": {"en": "Co-browse time", "ko": "공동 브라우징 시간"},
+    "qa.cobrowse_loading": {
+        "en": "Loading the co-browsed page…",
+        "ko": "공동 브라우징 페이지를 불러오는 중…",
+    },
+    "qa.cobrowse_before": {
+        "en": "Co-browsing had not started at this moment.",
+        "ko": "이 시점에는 공동 브라우징이 시작되지 않았습니다.",
+    },
+    "qa.cobrowse_page": {"en": "{page}", "ko": "{page}"},
+    "qa.cobrowse_failed": {
+        "en": "The co-browse recording could not be read.",
+        "ko": "공동 브라우징 기록을 읽을 수 없습니다.",
+    },
     "widget.launcher": {"en": "Help", "ko": "상담하기"},
     "widget.open": {"en": "Open {title}", "ko": "{title} 열기"},
     "widget.back": {"en": "Back to the options", "ko": "상담 방법 선택으로 돌아가기"},

@@ -95,6 +95,9 @@ MEDIA_NOTES = frozenset(
     }
 )
 BOT_NOTES = frozenset({"bot.answer", "bot.suggested"})
+COBROWSE_NOTES = frozenset({"cobrowse.action", "cobrowse.limit"})
+"""Co-browse reports: an agent's command as the customer's page carried it out or refused
+it (actor: the agent), and the system stopping a stream over its size cap."""
 RECORDING_NOTES = frozenset(
     {
         "recording.finished",
@@ -225,6 +228,8 @@ class Interaction(msgspec.Struct, frozen=True):
     recording: RecordingStatus | None = None
     recent_client_ids: tuple[str, ...] = ()
     transfers: int = 0
+    control: str = ""
+    """Remote control of the co-browsed page: ``""`` (none), ``asked`` or ``granted``."""
     disposition: str = ""
     ended_reason: str = ""
     ended_at: float | None = None
@@ -308,7 +313,10 @@ class ActivateChannel(msgspec.Struct, frozen=True, tag="channel_activate"):
 
 
 class StopChannel(msgspec.Struct, frozen=True, tag="channel_stop"):
+    """Stop a channel; ``reason`` is set when the system stops it."""
+
     channel: Channel
+    reason: str = ""
 
 
 class RequestRecording(msgspec.Struct, frozen=True, tag="recording_request"):
@@ -334,6 +342,20 @@ class ResumeRecording(msgspec.Struct, frozen=True, tag="recording_resume"):
 
 class StopRecording(msgspec.Struct, frozen=True, tag="recording_stop"):
     pass
+
+
+class RequestControl(msgspec.Struct, frozen=True, tag="control_request"):
+    """The agent asks to click, scroll and type on the co-browsed page."""
+
+
+class RespondControl(msgspec.Struct, frozen=True, tag="control_respond"):
+    accept: bool
+
+
+class EndControl(msgspec.Struct, frozen=True, tag="control_end"):
+    """Control (or the question) ends: the customer takes it back, or the agent lets go."""
+
+    reason: str = ""
 
 
 class Note(msgspec.Struct, frozen=True, tag="note"):
@@ -367,6 +389,9 @@ Command = (
     | PauseRecording
     | ResumeRecording
     | StopRecording
+    | RequestControl
+    | RespondControl
+    | EndControl
 )
 
 # ---------------------------------------------------------------- creation
@@ -429,6 +454,7 @@ def handle(
     if fn is None:  # pragma: no cover - every Command member has a handler
         raise InteractionError("bad_message", f"unknown command {type(cmd).__name__}")
     new, events = fn(inter, cmd, actor, now)
+    new, events = _control_follows_cobrowse(new, events, now)
     return _recording_follows_session(new, events, now)
 
 
@@ -450,6 +476,27 @@ def _recording_follows_session(
     return _set_recording(inter, stopped), [
         *events,
         _event("recording.stopped", SYSTEM, now, reason=reason),
+    ]
+
+
+def _control_follows_cobrowse(
+    inter: Interaction, events: list[Event], now: float
+) -> tuple[Interaction, list[Event]]:
+    """Control (or a pending question) ends with the co-browse channel or the session."""
+    if not inter.control:
+        return inter, events
+    cur = inter.channels.get(Channel.COBROWSE.value)
+    live = cur is not None and cur.state in (ChannelState.ACCEPTED, ChannelState.ACTIVE)
+    if inter.state == SessionState.ACTIVE and live:
+        return inter, events
+    reason = (
+        f"session {inter.state.value}"
+        if inter.state != SessionState.ACTIVE
+        else "co-browse stopped"
+    )
+    return msgspec.structs.replace(inter, control=""), [
+        *events,
+        _event("cobrowse.control_ended", SYSTEM, now, reason=reason),
     ]
 
 
@@ -897,7 +944,12 @@ def _activate_channel(
 def _stop_channel(
     inter: Interaction, cmd: StopChannel, actor: Actor, now: float
 ) -> tuple[Interaction, list[Event]]:
-    _channel_guard(inter, actor, cmd.channel)
+    if actor.role == Role.SYSTEM:  # e.g. a co-browse stream past its size cap
+        _need_state(inter, SessionState.ACTIVE)
+        if cmd.channel not in UPGRADE_CHANNELS:
+            raise InteractionError("channel_state", "chat is always on for the session")
+    else:
+        _channel_guard(inter, actor, cmd.channel)
     cur = inter.channels.get(cmd.channel.value)
     if cur is None or cur.state not in (
         ChannelState.OFFERED,
@@ -908,9 +960,10 @@ def _stop_channel(
     new = _set_channel(
         inter, cmd.channel, msgspec.structs.replace(cur, state=ChannelState.STOPPED, changed_at=now)
     )
-    return new, [
-        _event("channel.stopped", actor, now, channel=cmd.channel.value, origin=cur.origin)
-    ]
+    data: dict[str, Any] = {"channel": cmd.channel.value, "origin": cur.origin}
+    if cmd.reason:
+        data["reason"] = cmd.reason[:300]
+    return new, [_event("channel.stopped", actor, now, **data)]
 
 
 def _note(
@@ -924,6 +977,10 @@ def _note(
             _need_participant(inter, actor)
     elif cmd.kind in RECORDING_NOTES:
         _need_role(actor, Role.SYSTEM)
+    elif cmd.kind in COBROWSE_NOTES:
+        _need_role(actor, *SERVING, Role.SYSTEM)
+        if actor.role != Role.SYSTEM:
+            _need_participant(inter, actor)
     else:
         raise InteractionError("bad_message", f"no such note {cmd.kind!r}")
     events = [Event(cmd.kind, now, actor.role.value, actor.id, dict(cmd.data))]
@@ -935,6 +992,63 @@ def _note(
             inter = _set_channel(inter, Channel(name), active)
             events.append(_event("channel.active", SYSTEM, now, channel=name, origin=cur.origin))
     return inter, events
+
+
+# ---------------------------------------------------------------- co-browse control
+#
+# The agent may point and highlight while co-browsing; clicking, scrolling and typing
+# on the customer's page need the customer's yes, which they can take back at any time.
+
+
+def _cobrowse_live(inter: Interaction) -> None:
+    cur = inter.channels.get(Channel.COBROWSE.value)
+    if cur is None or cur.state not in (ChannelState.ACCEPTED, ChannelState.ACTIVE):
+        raise InteractionError("channel_state", "co-browsing is not running")
+
+
+def _request_control(
+    inter: Interaction, cmd: RequestControl, actor: Actor, now: float
+) -> tuple[Interaction, list[Event]]:
+    _need_role(actor, *SERVING)
+    _need_participant(inter, actor)
+    _need_state(inter, SessionState.ACTIVE)
+    _cobrowse_live(inter)
+    if inter.control:
+        raise InteractionError("control_state", f"control is already {inter.control}")
+    new = msgspec.structs.replace(inter, control="asked")
+    return new, [_event("cobrowse.control_requested", actor, now, agent_name=actor.name)]
+
+
+def _respond_control(
+    inter: Interaction, cmd: RespondControl, actor: Actor, now: float
+) -> tuple[Interaction, list[Event]]:
+    _need_role(actor, Role.CUSTOMER)
+    _need_participant(inter, actor)
+    _need_state(inter, SessionState.ACTIVE)
+    if inter.control != "asked":
+        raise InteractionError("control_state", "control has not been asked for")
+    if cmd.accept:
+        return msgspec.structs.replace(inter, control="granted"), [
+            _event("cobrowse.control_granted", actor, now)
+        ]
+    return msgspec.structs.replace(inter, control=""), [
+        _event("cobrowse.control_declined", actor, now)
+    ]
+
+
+def _end_control(
+    inter: Interaction, cmd: EndControl, actor: Actor, now: float
+) -> tuple[Interaction, list[Event]]:
+    _need_role(actor, Role.CUSTOMER, *SERVING)
+    _need_participant(inter, actor)
+    if not inter.control:
+        raise InteractionError("control_state", "nobody has control")
+    data: dict[str, Any] = {"by": side_of(actor.role)}
+    if cmd.reason:
+        data["reason"] = cmd.reason[:200]
+    return msgspec.structs.replace(inter, control=""), [
+        _event("cobrowse.control_ended", actor, now, **data)
+    ]
 
 
 # ---------------------------------------------------------------- recording consent
@@ -1076,4 +1190,7 @@ _HANDLERS: dict[type, Any] = {
     PauseRecording: _pause_recording,
     ResumeRecording: _resume_recording,
     StopRecording: _stop_recording,
+    RequestControl: _request_control,
+    RespondControl: _respond_control,
+    EndControl: _end_control,
 }

@@ -6,6 +6,7 @@ import jinja2
 from aiohttp import web
 
 from signaling.archive import Archive
+from signaling.cobrowse import CobrowseService
 from signaling.config import Config
 from signaling.desk import Desk
 from signaling.links import LinkKeys
@@ -30,3 +31,4 @@ LINK_KEYS = web.AppKey("link_keys", LinkKeys)
 MEDIA = web.AppKey("media", MediaService)
 RECORDING = web.AppKey("recording", RecordingService)
 RECORDING_JOBS = web.AppKey("recording_jobs", RecordingJobs)
+COBROWSE = web.AppKey("cobrowse", CobrowseService)

@@ -21,6 +21,7 @@ from signaling.routing import Presence
 from signaling.store.base import CONSOLE_TOPIC, decode_envelope, session_topic
 
 if TYPE_CHECKING:
+    from signaling.cobrowse import CobrowseService
     from signaling.connection import Connection
     from signaling.desk import Desk
     from signaling.media import MediaService
@@ -36,6 +37,7 @@ class Node:
         self.desk = desk
         self.media: MediaService | None = None
         self.recording: RecordingService | None = None
+        self.cobrowse: CobrowseService | None = None
         self.connections: set[Connection] = set()
         self._followers: dict[str, set[Connection]] = defaultdict(set)
         self._handlers: dict[str, Any] = {}

@@ -8,9 +8,10 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+import web as web_assets
 from signaling import audit, i18n, link_api
 from signaling.auth import PERMISSIONS, StaffRole
-from signaling.headers import CSP
+from signaling.headers import CSP, CSP_VIEWER
 from signaling.http_api import current_staff
 from signaling.keys import ARCHIVE, CONFIG, DESK, TEMPLATES
 from signaling.links import LinkError
@@ -89,9 +90,57 @@ async def agent_console(request: web.Request) -> web.Response:
             or (user.role == StaffRole.AGENT and request.app[CONFIG].recording.agent_access),
         }
     entries = [{"id": k, "title": v.title} for k, v in request.app[CONFIG].entries.items()]
-    return render(
+    resp = render(
         request, "agent.html", lang=lang, entries=entries, page_config={"me": me, "lang": lang}
     )
+    resp.headers["Content-Security-Policy"] = CSP_VIEWER  # the co-browse view
+    return resp
+
+
+VENDOR = {
+    "rrweb.js": ("rrweb/dist/rrweb.umd.min.cjs", "text/javascript"),
+    "rrweb.css": ("rrweb/dist/style.css", "text/css"),
+}
+"""Front-end packages from npm (web/package.json, pinned), served from web/node_modules."""
+
+
+async def vendor(request: web.Request) -> web.StreamResponse:
+    """``/vendor/{name}``: rrweb for the customer's page, the console and the QA review."""
+    item = VENDOR.get(request.match_info["name"])
+    if item is None:
+        raise web.HTTPNotFound()
+    rel, ctype = item
+    path = web_assets.NODE_MODULES / rel
+    if not path.is_file():
+        return web.Response(
+            status=503,
+            text=f"{rel} is not installed: run `make setup` (npm ci in web/)",
+            headers={"Retry-After": "60"},
+        )
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": ctype,
+            "Cache-Control": "public, max-age=86400",
+            # the widget loads it into company sites
+            "Cross-Origin-Resource-Policy": "cross-origin",
+        },
+    )
+
+
+SHOP_PAGES = ("product", "cart", "checkout")
+
+
+async def demo_shop(request: web.Request) -> web.Response:
+    """``/demo/shop[/cart|/checkout]``: a company site carrying the widget, for co-browsing."""
+    page = request.match_info.get("page") or "product"
+    if page not in SHOP_PAGES:
+        raise web.HTTPNotFound()
+    entry = request.query.get("entry", "demo")
+    if entry not in request.app[CONFIG].entries:
+        raise web.HTTPNotFound()
+    html = request.app[TEMPLATES].get_template("shop.html").render(page=page, entry=entry)
+    return web.Response(text=html, content_type="text/html", charset="utf-8")
 
 
 async def admin_page(request: web.Request) -> web.Response:

@@ -208,6 +208,86 @@ class RecordingStop(_Msg, tag="recording.stop", frozen=True):
     id: RequestId | None = None
 
 
+# ---------------------------------------------------------------- co-browse
+#
+# The customer's browser records its page with rrweb (masked there) and sends the events
+# in batches; the server relays them, opaque, to the agent and the recording. The agent
+# points, highlights and (with control) clicks, scrolls and types by rrweb node id.
+
+NodeId = Annotated[int, msgspec.Meta(ge=0, le=2**31)]
+CommandId = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
+Pixels = Annotated[float, msgspec.Meta(ge=-100_000, le=100_000)]
+PageId = Annotated[str, msgspec.Meta(max_length=32)]
+"""Which page load the node ids belong to (rrweb numbers nodes afresh on every page)."""
+
+
+class CobrowseEvents(_Msg, tag="cobrowse.events", frozen=True):
+    """A batch of rrweb events as JSON text, or part ``part`` of ``parts`` of one."""
+
+    session: SessionId
+    batch: Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+    data: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_FRAME_BYTES)]
+    part: Annotated[int, msgspec.Meta(ge=0, le=4095)] = 0
+    parts: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 1
+    snapshot: bool = False
+    id: RequestId | None = None
+
+
+class CobrowseSnapshot(_Msg, tag="cobrowse.snapshot", frozen=True):
+    """A viewer asks for a fresh full snapshot (joined late, reconnected, fell behind)."""
+
+    session: SessionId
+    id: RequestId | None = None
+
+
+class CobrowsePointer(_Msg, tag="cobrowse.pointer", frozen=True):
+    """The agent's pointer over node ``node`` at (x, y) as fractions of its box; null hides it."""
+
+    session: SessionId
+    node: NodeId | None = None
+    x: Fraction = 0.5
+    y: Fraction = 0.5
+    page: PageId = ""
+    id: RequestId | None = None
+
+
+class CobrowseCommand(_Msg, tag="cobrowse.command", frozen=True):
+    """Highlight a node (no control needed), or click, scroll or type with control."""
+
+    session: SessionId
+    cmd: CommandId
+    action: Literal["highlight", "click", "scroll", "input"]
+    node: NodeId
+    page: PageId = ""
+    text: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+    dx: Pixels = 0.0
+    dy: Pixels = 0.0
+    id: RequestId | None = None
+
+
+class CobrowseResult(_Msg, tag="cobrowse.result", frozen=True):
+    """The customer's page carried out (``ok``) or refused command ``cmd``."""
+
+    session: SessionId
+    cmd: CommandId
+    ok: bool
+    selector: Annotated[str, msgspec.Meta(max_length=300)] = ""
+    code: Annotated[str, msgspec.Meta(max_length=40)] = ""
+    masked: bool = False
+    id: RequestId | None = None
+
+
+class CobrowseControl(_Msg, tag="cobrowse.control", frozen=True):
+    """Remote control: the agent ``request``s or ``release``s; the customer ``grant``s,
+    ``decline``s or ``revoke``s (the button or Esc)."""
+
+    session: SessionId
+    action: Literal["request", "grant", "decline", "revoke", "release"]
+    reason: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    id: RequestId | None = None
+
+
 Inbound = (
     Hello
     | Ping
@@ -234,6 +314,12 @@ Inbound = (
     | MediaOffer
     | MediaMute
     | MediaHangup
+    | CobrowseEvents
+    | CobrowseSnapshot
+    | CobrowsePointer
+    | CobrowseCommand
+    | CobrowseResult
+    | CobrowseControl
 )
 
 INBOUND_TYPES: tuple[str, ...] = tuple(t.__struct_config__.tag for t in Inbound.__args__)

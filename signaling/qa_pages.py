@@ -16,12 +16,14 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from recorder import cobrowse as cobrowse_log
 from recorder import layout
 from recorder.sealed import SealedError
 from signaling import i18n, qa_filter, qa_timeline, review_api
 from signaling import recording_index as idx
 from signaling.auth import PERMISSIONS, StaffRole
 from signaling.errors import AuthError, LivedeskError
+from signaling.headers import CSP_VIEWER
 from signaling.http_api import current_staff
 from signaling.keys import ARCHIVE, CONFIG, RECORDING, RECORDING_JOBS
 from signaling.pages import render
@@ -185,7 +187,8 @@ async def qa_recording(request: web.Request) -> web.Response:
         }
         for f in flags
     ]
-    return render(
+    has_cobrowse = await loop.run_in_executor(None, lambda: bool(cobrowse_log.files(directory)))
+    resp = render(
         request,
         "qa_recording.html",
         lang=lang,
@@ -203,7 +206,11 @@ async def qa_recording(request: web.Request) -> web.Response:
         reviewing=reviewing,
         me=user.username,
         user=user.display_name,
+        cobrowse=f"{base}/cobrowse" if has_cobrowse and row.state != "expired" else "",
+        session_s=session_s or 0.0,
     )
+    resp.headers["Content-Security-Policy"] = CSP_VIEWER  # the recorded co-browsed page
+    return resp
 
 
 def _item(rec: dict[str, Any], lang: str) -> dict[str, Any]:

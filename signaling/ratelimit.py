@@ -15,12 +15,12 @@ class TokenBucket:
         self._last = now
         self.refused = 0
 
-    def take(self, now: float) -> bool:
+    def take(self, now: float, cost: float = 1.0) -> bool:
         """True when the message may pass; counts refusals for abuse detection."""
         self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
         self._last = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
+        if self._tokens >= cost:
+            self._tokens -= cost
             return True
         self.refused += 1
         return False

@@ -1,10 +1,11 @@
 """HTTP handlers for recordings: list, detail, and the files, with role checks and Range.
 
 Files are addressed by the session id and a name the server gave them (``review``,
-``thumbs``, ``timeline``, or a track id); the path on disk comes from the archive, never
-from the request, and must resolve inside the recordings directory (a symlink that leads
-out is refused). QA reviewers, supervisors and admins may read every recording; an agent
-reads the recordings of their own sessions only when ``recording.agent_access`` is on.
+``thumbs``, ``timeline``, ``cobrowse``, or a track id); the path on disk comes from the
+archive, never from the request, and must resolve inside the recordings directory (a
+symlink that leads out is refused). QA reviewers, supervisors and admins may read every
+recording; an agent reads the recordings of their own sessions only when
+``recording.agent_access`` is on.
 Anyone else gets the same ``not_found`` whether or not the recording exists.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from recorder import cobrowse as cobrowse_log
 from recorder import layout
 from signaling import audit, qa_filter
 from signaling import recording_index as idx
@@ -136,6 +138,7 @@ def public(row: idx.RecordingRow, progress: float | None) -> dict[str, Any]:
         "transcript": f"{base}/transcript" if media else None,
         "transcript_vtt": f"{base}/vtt" if media else None,
         "transcript_txt": f"{base}/txt" if media else None,
+        "cobrowse": None,  # set by recording_detail when the session has a co-browse stream
     }
 
 
@@ -182,6 +185,12 @@ async def recording_detail(request: web.Request) -> web.Response:
         for t in tracks
     ]
     body["flags"] = await archive.run(lambda db: idx.flags_of(db, row.session_id))
+    directory = layout.session_dir(request.app[CONFIG].data_path, row.session_id)
+    has_cobrowse = await asyncio.get_running_loop().run_in_executor(
+        None, lambda: bool(cobrowse_log.files(directory))
+    )
+    if has_cobrowse and row.state != "expired":
+        body["cobrowse"] = f"{base}/cobrowse"
     body["render_job"] = (
         {"state": job.state, "progress": job.progress, "attempts": job.attempts, "error": job.error}
         if job
@@ -196,6 +205,8 @@ async def recording_file(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     not_found = InteractionError("not_found", "no such file in this recording")
     directory = layout.session_dir(request.app[CONFIG].data_path, row.session_id)
+    if name == "cobrowse":
+        return await _cobrowse_response(request, user, row, directory)
     if name in _FILES:
         if row.state == "expired" and name != "timeline":
             raise not_found
@@ -219,15 +230,7 @@ async def recording_file(request: web.Request) -> web.StreamResponse:
     except ValueError:
         first = None  # a malformed Range: FileResponse answers 416
     if first in (None, 0):
-        audit.record(
-            request.app[ARCHIVE],
-            audit.RECORDING_ACCESS,
-            entry=row.entry,
-            session_id=row.session_id,
-            actor=f"{user.role}:{user.username}",
-            reason=name if name in _FILES else "track",
-            detail={"file": name},
-        )
+        _audited(request, user, row, name, reason=name if name in _FILES else "track")
     headers = {"Content-Type": ctype, "Cache-Control": "private, no-store"}
     if request.query.get("download") == "1":
         ext = path.name.removesuffix(".sealed").rsplit(".", 1)[-1]
@@ -235,6 +238,48 @@ async def recording_file(request: web.Request) -> web.StreamResponse:
     if path.name.endswith(".sealed"):
         return await _sealed_response(request, path, headers)
     return web.FileResponse(path, headers=headers)
+
+
+def _audited(
+    request: web.Request, user: User, row: idx.RecordingRow, name: str, *, reason: str
+) -> None:
+    """Each read of a recording's file goes to the audit log (once per file, not per range)."""
+    audit.record(
+        request.app[ARCHIVE],
+        audit.RECORDING_ACCESS,
+        entry=row.entry,
+        session_id=row.session_id,
+        actor=f"{user.role}:{user.username}",
+        reason=reason,
+        detail={"file": name},
+    )
+
+
+async def _cobrowse_response(
+    request: web.Request, user: User, row: idx.RecordingRow, directory: Path
+) -> web.Response:
+    """Every recorded co-browse run as one JSON-lines body (decrypted when sealed)."""
+    data_path = request.app[CONFIG].data_path
+    if row.state == "expired":
+        raise InteractionError("not_found", "no such file in this recording")
+    kek = request.app[RECORDING].kek
+
+    def read() -> bytes | None:
+        names = [p.name for p in cobrowse_log.files(directory)]
+        if not names or any(_inside(directory, [n], data_path) is None for n in names):
+            return None
+        return cobrowse_log.read_all(directory, kek=kek)
+
+    body = await asyncio.get_running_loop().run_in_executor(None, read)
+    if body is None:
+        raise InteractionError("not_found", "this recording has no co-browse stream")
+    _audited(request, user, row, "cobrowse", reason="cobrowse")
+    headers = {"Cache-Control": "private, no-store"}
+    if request.query.get("download") == "1":
+        headers["Content-Disposition"] = f'attachment; filename="{row.session_id}-cobrowse.jsonl"'
+    return web.Response(
+        body=body, content_type="application/x-ndjson", charset="utf-8", headers=headers
+    )
 
 
 def _inside(directory: Path, names: list[str], data_path: Path) -> Path | None:

@@ -4,3 +4,4 @@ from pathlib import Path
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
+NODE_MODULES = Path(__file__).parent / "node_modules"

@@ -18,6 +18,8 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.browser.conftest import first_page
+
 try:
     from playwright.async_api import Page, expect
 except ImportError:  # pragma: no cover - depends on the environment
@@ -63,10 +65,6 @@ def watch_for_errors(page: Page, name: str, errors: list[str]) -> None:
             errors.append(f"{name}: HTTP {resp.status} {resp.url}")
 
     page.on("response", on_response)
-
-
-async def first_page(ctx: Any) -> Page:
-    return ctx.pages[0] if ctx.pages else await ctx.new_page()
 
 
 def bubbles(page_or_pane: Any, text: str) -> Any:

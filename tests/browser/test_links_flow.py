@@ -11,6 +11,7 @@ from playwright.async_api import expect
 
 from signaling import config, links
 from signaling.link_api import link_keys
+from tests.browser.conftest import first_page
 
 pytestmark = pytest.mark.browser
 
@@ -23,10 +24,6 @@ def mint_link(server: Any, *, sub: str, tier: str, name: str) -> str:
         keys, entry="demo", sub=sub, tier=tier, name=name, ttl_s=600, now=time.time()
     )
     return f"{server.base_url}/l/demo?t={token}"
-
-
-async def first_page(ctx: Any) -> Any:
-    return ctx.pages[0] if ctx.pages else await ctx.new_page()
 
 
 async def test_personal_link_starts_as_that_customer_once(livedesk_server, browser) -> None:

@@ -24,6 +24,8 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
+from tests.browser.conftest import first_page
+
 try:
     from playwright.async_api import Page, expect
 except ImportError:  # pragma: no cover - depends on the environment
@@ -120,10 +122,6 @@ def watch_for_errors(page: Page, name: str, errors: list[str]) -> None:
             errors.append(f"{name}: HTTP {resp.status} {resp.url}")
 
     page.on("response", on_response)
-
-
-async def first_page(ctx: Any) -> Page:
-    return ctx.pages[0] if ctx.pages else await ctx.new_page()
 
 
 async def open_host(page: Page, url: str) -> None:

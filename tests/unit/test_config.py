@@ -380,8 +380,10 @@ def test_demo_entry_offers_rich_channels_and_a_bilingual_bot():
     from signaling.escalation import answer, propose
 
     demo = from_dict({}).entries["demo"]
-    assert demo.channels == ["chat", "voice", "video", "screen"]
+    assert demo.channels == ["chat", "voice", "video", "screen", "cobrowse"]
+    assert demo.cobrowse.mask == [".shop-account"]
     rules = demo.bot_rules()
+    assert propose(rules, "can you help me fill in this form").channel == "cobrowse"  # type: ignore[union-attr]
     assert propose(rules, "I'm stuck at checkout").channel == "screen"  # type: ignore[union-attr]
     assert propose(rules, "can you see this?").channel == "screen"  # type: ignore[union-attr]
     assert propose(rules, "화면을 보여드릴게요").channel == "screen"  # type: ignore[union-attr]
@@ -629,3 +631,34 @@ def test_a_recording_key_file_that_is_missing_or_bad_stops_start_up(tmp_path: Pa
     with pytest.raises(ConfigError) as err:
         from_dict({"recording": {"encryption_key_file": str(short)}})
     assert err.value.key == "recording.encryption_key_file"
+
+
+@pytest.mark.parametrize(
+    ("field", "selector"),
+    [
+        ("mask", ""),
+        ("mask", "   "),
+        ("block", "div { color: red }"),
+        ("block", "<script>"),
+        ("mask", "a; b"),
+        ("mask", "x" * 201),
+        ("block", "a\\b"),
+    ],
+)
+def test_cobrowse_selectors_are_plain_selector_lists(field: str, selector: str):
+    """A selector reaches the customer's browser as is, so anything but a selector stops start-up."""
+    with pytest.raises(ConfigError) as err:
+        from_dict({"entries": {"shop": {"cobrowse": {field: [selector]}}}})
+    assert err.value.key == f"entries.shop.cobrowse.{field}"
+
+
+def test_cobrowse_selectors_and_caps_are_read():
+    cfg = from_dict(
+        {
+            "cobrowse": {"max_batch_bytes": 8192, "viewer_buffer_bytes": 1048576},
+            "entries": {"shop": {"cobrowse": {"mask": [".iban, #ssn"], "block": ["iframe.ads"]}}},
+        }
+    )
+    assert cfg.cobrowse.max_batch_bytes == 8192
+    assert cfg.entries["shop"].cobrowse.mask == [".iban, #ssn"]
+    assert cfg.entries["shop"].cobrowse.block == ["iframe.ads"]

@@ -298,6 +298,8 @@ def channel_rows(ch: Channel) -> list[Legal]:
         rows += [
             Legal(f"{ch}:{how}", "stop", "customer", A, ("channel.stopped",), cs.STOPPED),
             Legal(f"{ch}:{how}", "stop", "agent", A, ("channel.stopped",), cs.STOPPED),
+            # the system stops a channel too: a co-browse stream past its size cap
+            Legal(f"{ch}:{how}", "stop", "system", A, ("channel.stopped",), cs.STOPPED),
         ]
     return rows
 

@@ -107,6 +107,47 @@ VALID: dict[str, tuple[dict[str, Any], Any]] = {
         p.RecordingResume(session="s1"),
     ),
     "recording.stop": ({"type": "recording.stop", "session": "s1"}, p.RecordingStop(session="s1")),
+    "cobrowse.events": (
+        {"type": "cobrowse.events", "session": "s1", "batch": 3, "data": "[]", "id": 9},
+        p.CobrowseEvents(session="s1", batch=3, data="[]", part=0, parts=1, snapshot=False, id=9),
+    ),
+    "cobrowse.snapshot": (
+        {"type": "cobrowse.snapshot", "session": "s1"},
+        p.CobrowseSnapshot(session="s1"),
+    ),
+    "cobrowse.pointer": (
+        {"type": "cobrowse.pointer", "session": "s1", "node": 12, "x": 0.5, "y": 1},
+        p.CobrowsePointer(session="s1", node=12, x=0.5, y=1.0),
+    ),
+    "cobrowse.command": (
+        {
+            "type": "cobrowse.command",
+            "session": "s1",
+            "cmd": "c1",
+            "action": "input",
+            "node": 7,
+            "text": "Seoul",
+        },
+        p.CobrowseCommand(session="s1", cmd="c1", action="input", node=7, text="Seoul"),
+    ),
+    "cobrowse.result": (
+        {
+            "type": "cobrowse.result",
+            "session": "s1",
+            "cmd": "c1",
+            "ok": False,
+            "code": "masked",
+            "masked": True,
+            "selector": "#pw",
+        },
+        p.CobrowseResult(
+            session="s1", cmd="c1", ok=False, code="masked", masked=True, selector="#pw"
+        ),
+    ),
+    "cobrowse.control": (
+        {"type": "cobrowse.control", "session": "s1", "action": "grant"},
+        p.CobrowseControl(session="s1", action="grant"),
+    ),
 }
 
 
@@ -157,6 +198,53 @@ def test_session_id_of_letters_digits_dash_underscore_up_to_64(sid: str):
 
 
 # ---------------------------------------------------------------- refusals
+
+
+@pytest.mark.parametrize(
+    ("obj", "code", "needle"),
+    [
+        ({"type": "cobrowse.pointer", "session": "s1", "node": 1, "x": 1.5}, "bad_message", "x"),
+        ({"type": "cobrowse.pointer", "session": "s1", "node": -1}, "bad_message", "node"),
+        (
+            {"type": "cobrowse.command", "session": "s1", "cmd": "c", "action": "drag", "node": 1},
+            "bad_message",
+            "action",
+        ),
+        (
+            {
+                "type": "cobrowse.command",
+                "session": "s1",
+                "cmd": "c",
+                "action": "input",
+                "node": 1,
+                "text": "x" * 2001,
+            },
+            "too_large",
+            "text",
+        ),
+        (
+            {"type": "cobrowse.events", "session": "s1", "batch": 1, "data": ""},
+            "bad_message",
+            "data",
+        ),
+        (
+            {"type": "cobrowse.events", "session": "s1", "batch": 1, "data": "[]", "parts": 0},
+            "bad_message",
+            "parts",
+        ),
+        ({"type": "cobrowse.control", "session": "s1", "action": "steal"}, "bad_message", "action"),
+        (
+            {"type": "cobrowse.result", "session": "s1", "cmd": "c", "ok": True, "value": "x"},
+            "bad_message",
+            "value",
+        ),
+    ],
+)
+def test_cobrowse_messages_are_checked_field_by_field(obj: dict[str, Any], code: str, needle: str):
+    got_code, message = refusal(frame(obj))
+    assert got_code == code
+    assert needle in message
+
 
 BAD = [
     # not JSON at all

@@ -172,6 +172,7 @@
         c.flush();
         c.receipts.resync();
         c.call.socketReady();
+        if (c.viewer) { c.viewer.started = false; c.viewer.start(); }  // a fresh snapshot after a reconnect
       });
     },
     onHelloError: function (err) {
@@ -219,6 +220,11 @@
       case "media.publications":
       case "media.state":
         c.call.push(msg);
+        break;
+      case "cobrowse.events":
+      case "cobrowse.gap":
+      case "cobrowse.result":
+        if (c.viewer) c.viewer.push(msg);
         break;
       default:
         break;
@@ -322,6 +328,8 @@
     r["ask-video"].addEventListener("click", function () { self.ask(r["ask-video"], "video"); });
     r["ask-screen"].addEventListener("click", function () { self.ask(r["ask-screen"], "screen", "customer"); });
     r["share-screen"].addEventListener("click", function () { self.ask(r["share-screen"], "screen", "agent"); });
+    r["ask-cobrowse"].addEventListener("click", function () { self.ask(r["ask-cobrowse"], "cobrowse"); });
+    this.viewer = null;
     this.render();
   }
 
@@ -347,6 +355,19 @@
         return t("agent.customer_left");
       case "session.ended":
         return t("agent.ended");
+      case "cobrowse.control_requested":
+        return t("cobrowse.ev.control_requested", { name: d.agent_name || "" });
+      case "cobrowse.control_granted":
+        return t("cobrowse.ev.control_granted");
+      case "cobrowse.control_declined":
+        return t("cobrowse.ev.control_declined");
+      case "cobrowse.control_ended":
+        return d.by === "customer" ? t("cobrowse.ev.control_taken_back") : t("cobrowse.ev.control_ended");
+      case "cobrowse.action":
+        return t(d.ok ? "cobrowse.ev.action" : "cobrowse.ev.action_refused",
+          { action: d.action || "", selector: d.selector || "", code: d.code || "" });
+      case "cobrowse.limit":
+        return t("cobrowse.ev.limit");
       default:
         return LD.media.describe(ev, "agent", me.username);
     }
@@ -390,6 +411,7 @@
     }
     this.call.event(ev);
     if (this.recording) this.recording.event(ev);
+    this.syncCobrowse(ev);
     if (ev.kind === "chat.message") {
       if (info.own) {
         this.dropFromOutbox(d.client_msg_id);
@@ -514,7 +536,27 @@
     var screenFree = call.canRequest("screen");
     r["ask-screen"].disabled = !screenFree || r["ask-screen"].dataset.busy === "1";
     r["share-screen"].disabled = !screenFree || r["share-screen"].dataset.busy === "1";
+    r["ask-cobrowse"].hidden = chans.agreed("cobrowse");
+    r["ask-cobrowse"].disabled = !call.canRequest("cobrowse") || r["ask-cobrowse"].dataset.busy === "1";
     r.upgrade.hidden = !Array.prototype.some.call(r.upgrade.children, function (b) { return !b.hidden; });
+  };
+
+  /** The co-browse view is there while the channel is agreed and the session ours. */
+  SessionCtl.prototype.syncCobrowse = function (ev) {
+    var on = this.call.channels.agreed("cobrowse") && (this.state === "active" || this.watched);
+    var r = this.refs;
+    if (on && !this.viewer && window.rrweb) {
+      this.viewer = new LD.cobrowse.Viewer({ socket: socket, session: this.sid, root: r.cobrowse });
+      r.cobrowse.hidden = false;
+      this.pane.classList.add("session--cobrowse");
+      if (socket.ready) this.viewer.start();
+    } else if (!on && this.viewer) {
+      this.viewer.destroy();
+      this.viewer = null;
+      r.cobrowse.hidden = true;
+      this.pane.classList.remove("session--cobrowse");
+    }
+    if (this.viewer && ev && ev.kind.indexOf("cobrowse.") === 0) this.viewer.event(ev);
   };
 
   /** Ask the customer for a channel; the call panel shows the answer or why not. */

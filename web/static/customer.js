@@ -258,6 +258,9 @@
     }
     ensureCall().event(ev);
     ensureRecording().event(ev);
+    if ((ev.kind === "channel.accepted" || ev.kind === "channel.active") && d.channel === "cobrowse") {
+      cobrowseHandoff(info.seq);
+    }
     if (ev.kind === "chat.message") {
       if (info.own) {
         dropFromOutbox(d.client_msg_id);
@@ -394,6 +397,17 @@
     var before = record.pending.length;
     record.pending = record.pending.filter(function (m) { return m.cmid !== cmid; });
     if (record.pending.length !== before) persist();
+  }
+
+  /** Co-browsing runs on the company's page around this panel: hand it the session.
+   * Only the page this panel was opened from (its origin, from ?page=) receives it. */
+  function cobrowseHandoff(seq) {
+    if (window.parent === window || !record) return;
+    var origin;
+    try { origin = new URL(new URLSearchParams(location.search).get("page") || "").origin; } catch (err) { return; }
+    if (!/^https?:/.test(origin)) return;
+    window.parent.postMessage(
+      { livedesk: "cobrowse", session: record.session, token: record.token, seq: seq }, origin);
   }
 
   function pageUrl() {

@@ -120,6 +120,46 @@
   if (window[FLAG]) return;  // the snippet pasted twice: one widget is enough
   window[FLAG] = true;
 
+  // ------------------------------------------------------------------ co-browsing
+  //
+  // The chat page in the panel says when the customer agreed to co-browse; this page
+  // then loads cobrowse.js, which records it (masked here) and keeps the session in
+  // sessionStorage, so every later page of the site carrying this script resumes it.
+  // data-mode="cobrowse" loads only that part, with no launcher.
+  var COBROWSE_KEY = "livedesk.cobrowse." + entry;
+
+  function cobrowseSaved() {
+    try { return !!sessionStorage.getItem(COBROWSE_KEY); } catch (err) { return false; }
+  }
+
+  function startCobrowse(handoff) {
+    var running = window.__livedeskCobrowse;
+    if (running) {  // loaded already: start again only when it has stopped
+      if (handoff && (running.state === null || running.state === "stopped")) running.start(handoff);
+      return;
+    }
+    if (handoff) {
+      try { sessionStorage.setItem(COBROWSE_KEY, JSON.stringify(handoff)); } catch (err) { return; }
+    }
+    var s = document.createElement("script");
+    s.src = base + "/static/cobrowse.js";
+    s.async = true;
+    s.setAttribute("data-entry", entry);
+    s.setAttribute("data-livedesk-ui", "");
+    (document.head || document.documentElement).appendChild(s);
+  }
+
+  window.addEventListener("message", function (e) {
+    var d = e.data;
+    if (e.origin !== base || !d || d.livedesk !== "cobrowse") return;
+    if (!ui || !ui.frame || e.source !== ui.frame.contentWindow) return;
+    if (typeof d.session !== "string" || typeof d.token !== "string") return;
+    startCobrowse({ session: d.session, token: d.token, seq: +d.seq || 0 });
+  });
+
+  if (cobrowseSaved()) startCobrowse(null);
+  if (script.getAttribute("data-mode") === "cobrowse") return;
+
   /** The script tag, when document.currentScript is not available. */
   function findScript() {
     var all = document.querySelectorAll("script[src][data-entry]");
@@ -289,6 +329,7 @@
   function build() {
     var host = document.createElement("livedesk-widget");
     host.setAttribute("data-entry", entry);
+    host.setAttribute("data-livedesk-ui", "");  // never part of a co-browse recording
     // the page's CSS may style unknown elements; these inline rules win
     host.style.setProperty("display", "block", "important");
     host.style.setProperty("position", "static", "important");
