@@ -359,25 +359,40 @@ render_height = 360
 QA_USER, QA_PASSWORD = "quinn", "qa-browser-pw-1"
 
 
+def add_qa_user(server: Server) -> None:
+    """The QA reviewer QA_USER on a running test server."""
+    add = subprocess.run(
+        [sys.executable, "-m", "signaling", "user", "add", QA_USER, "--role", "qa",
+         "--display-name", "Quinn Reviewer", "--password", QA_PASSWORD,
+         "--data-dir", str(server.data_dir)],
+        cwd=REPO, env=_server_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert add.returncode == 0, add.stderr
+
+
 @pytest.fixture(scope="module")
 def recording_server() -> Iterator[Server]:
     """A server that records (small, quick review renderings), with a QA reviewer."""
     with run_livedesk(RECORDING_CONFIG) as server:
-        add = subprocess.run(
-            [sys.executable, "-m", "signaling", "user", "add", QA_USER, "--role", "qa",
-             "--display-name", "Quinn Reviewer", "--password", QA_PASSWORD,
-             "--data-dir", str(server.data_dir)],
-            cwd=REPO, env=_server_env(), capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        assert add.returncode == 0, add.stderr
+        add_qa_user(server)
         yield server
 
 
+async def first_page(ctx: Any) -> Any:
+    """The page a fresh persistent context opens with (or a new one)."""
+    return ctx.pages[0] if ctx.pages else await ctx.new_page()
+
+
 async def staff_login(page: Any, server: Server, username: str, password: str) -> None:
-    """Log in through the console's form and wait for the server's answer."""
+    """Log in through the console's form; returns once the page has reloaded signed in.
+
+    The console reloads itself after a good login, so a caller's next goto() would race
+    that reload (Chromium aborts one of them: net::ERR_ABORTED) if this did not wait.
+    """
     await page.goto(server.base_url + "/agent")
     await page.get_by_test_id("login-username").fill(username)
     await page.get_by_test_id("login-password").fill(password)
-    async with page.expect_response(lambda r: r.url.endswith("/api/login")) as answer:
-        await page.get_by_test_id("login-submit").click()
-    assert (await answer.value).status == 200
+    async with page.expect_navigation(wait_until="load"):
+        async with page.expect_response(lambda r: r.url.endswith("/api/login")) as answer:
+            await page.get_by_test_id("login-submit").click()
+        assert (await answer.value).status == 200
