@@ -32,12 +32,43 @@ class StoredEvent(msgspec.Struct, frozen=True):
 
 
 class Envelope(msgspec.Struct, frozen=True, omit_defaults=True):
-    """What travels on a session topic: a logged event, or an ephemeral message."""
+    """What travels on a session topic: a logged event, or an ephemeral message.
+
+    ``origin`` names the node whose write produced a logged event, so the node that owns
+    the session knows which events it has not yet acted on (see signaling.cluster).
+    """
 
     kind: Literal["event", "ephemeral"]
     session: str
     stored: StoredEvent | None = None
     msg: dict[str, Any] | None = None
+    origin: str = ""
+
+
+class NodeInfo(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One node of a deployment as the registry lists it (published at every heartbeat).
+
+    ``alive`` is not stored: a read fills it from the node's lease key.
+    """
+
+    id: str
+    url: str = ""
+    pid: int = 0
+    started_at: float = 0.0
+    beat_at: float = 0.0
+    sessions: int = 0
+    """Sessions this node owns (their media, recording and co-browse run here)."""
+    rooms: int = 0
+    connections: int = 0
+    draining: bool = False
+    staff: tuple[str, ...] = ()
+    """Staff connected to this node: presence lives as long as the node's lease."""
+    alive: bool = True
+
+    @property
+    def load(self) -> tuple[int, int, int]:
+        """Ordering for placement: fewest media rooms, then sessions, then connections."""
+        return (self.rooms, self.sessions, self.connections)
 
 
 _env_encoder = msgspec.json.Encoder()
@@ -54,6 +85,11 @@ def decode_envelope(payload: bytes) -> Envelope:
 
 def session_topic(session_id: str) -> str:
     return f"session:{session_id}"
+
+
+def node_topic(node_id: str) -> str:
+    """A node's own channel on the bus: requests for the sessions it owns, replies."""
+    return f"node:{node_id}"
 
 
 CONSOLE_TOPIC = "console"
@@ -75,6 +111,8 @@ class Store(ABC):
     """Live state shared by every process of a deployment."""
 
     name: str = "abstract"
+    origin: str = ""
+    """This process's node id, stamped on the events its writes publish."""
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Connect; called once before use."""
@@ -159,3 +197,44 @@ class Store(ABC):
 
     @abstractmethod
     async def release(self, name: str, token: str) -> None: ...
+
+    # ------------------------------------------------------------ nodes and ownership
+    @abstractmethod
+    async def node_beat(self, info: NodeInfo, ttl_s: float) -> None:
+        """Publish a node's record and extend its lease by ``ttl_s``."""
+
+    @abstractmethod
+    async def list_nodes(self) -> list[NodeInfo]:
+        """Every registered node; ``alive`` is False once its lease has lapsed."""
+
+    @abstractmethod
+    async def forget_node(self, node_id: str) -> None:
+        """Remove a node's record, lease and ownership index (a clean exit, or buried)."""
+
+    @abstractmethod
+    async def claim_session(self, session_id: str, node_id: str, ttl_s: float) -> str:
+        """Make ``node_id`` the session's owner unless a live lease names another node.
+
+        Atomic: of any number of concurrent claims exactly one wins. Returns the owner
+        after the attempt (``node_id`` when it won or already held it).
+        """
+
+    @abstractmethod
+    async def session_owner(self, session_id: str) -> str | None:
+        """The node holding the session's lease, or None when no lease is live."""
+
+    @abstractmethod
+    async def renew_owned(self, node_id: str, ttl_s: float) -> tuple[list[str], list[str]]:
+        """Extend every lease the node holds; ``(kept, lost)``.
+
+        A lease that lapsed with nobody else claiming it is taken again (kept); one
+        another node has claimed in the meantime is lost and leaves the node's index.
+        """
+
+    @abstractmethod
+    async def owned_by(self, node_id: str) -> list[str]:
+        """The sessions in a node's ownership index (its leases may have lapsed)."""
+
+    @abstractmethod
+    async def release_session(self, session_id: str, node_id: str) -> None:
+        """Drop the node's lease on the session, if it still holds it."""

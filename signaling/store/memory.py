@@ -18,6 +18,7 @@ from signaling.store.base import (
     Envelope,
     Event,
     Handler,
+    NodeInfo,
     SessionUpdate,
     Store,
     StoredEvent,
@@ -55,6 +56,9 @@ class MemoryStore(Store):
         self._kv: dict[str, tuple[bytes, float]] = {}
         self._locks: dict[str, tuple[str, float]] = {}
         self._subs: dict[str, list[Handler]] = defaultdict(list)
+        self._nodes: dict[str, tuple[NodeInfo, float]] = {}
+        self._owners: dict[str, tuple[str, float]] = {}
+        self._owned: dict[str, set[str]] = defaultdict(set)
 
     def _now(self) -> float:
         return self._clock()
@@ -132,7 +136,7 @@ class MemoryStore(Store):
 
     def _publish_events(self, stored: list[StoredEvent]) -> None:
         for se in stored:
-            env = Envelope(kind="event", session=se.session, stored=se)
+            env = Envelope(kind="event", session=se.session, stored=se, origin=self.origin)
             self._deliver(session_topic(se.session), encode_envelope(env))
 
     # ------------------------------------------------------------ presence
@@ -207,3 +211,59 @@ class MemoryStore(Store):
         cur = self._locks.get(name)
         if cur is not None and cur[0] == token:
             del self._locks[name]
+
+    # ------------------------------------------------------------ nodes and ownership
+    async def node_beat(self, info: NodeInfo, ttl_s: float) -> None:
+        self._nodes[info.id] = (info, self._now() + ttl_s)
+
+    async def list_nodes(self) -> list[NodeInfo]:
+        now = self._now()
+        return [
+            msgspec.structs.replace(info, alive=until > now)
+            for info, until in sorted(self._nodes.values(), key=lambda n: n[0].id)
+        ]
+
+    async def forget_node(self, node_id: str) -> None:
+        self._nodes.pop(node_id, None)
+        self._owned.pop(node_id, None)
+
+    def _live_owner(self, session_id: str) -> str | None:
+        cur = self._owners.get(session_id)
+        if cur is None or cur[1] <= self._now():
+            return None
+        return cur[0]
+
+    async def claim_session(self, session_id: str, node_id: str, ttl_s: float) -> str:
+        owner = self._live_owner(session_id)
+        if owner is not None and owner != node_id:
+            return owner
+        self._owners[session_id] = (node_id, self._now() + ttl_s)
+        self._owned[node_id].add(session_id)
+        return node_id
+
+    async def session_owner(self, session_id: str) -> str | None:
+        return self._live_owner(session_id)
+
+    async def renew_owned(self, node_id: str, ttl_s: float) -> tuple[list[str], list[str]]:
+        kept: list[str] = []
+        lost: list[str] = []
+        for sid in sorted(self._owned.get(node_id, ())):
+            owner = self._live_owner(sid)
+            if owner in (None, node_id):
+                self._owners[sid] = (node_id, self._now() + ttl_s)
+                kept.append(sid)
+            else:
+                lost.append(sid)
+        if lost:
+            self._owned[node_id].difference_update(lost)
+        return kept, lost
+
+    async def owned_by(self, node_id: str) -> list[str]:
+        return sorted(self._owned.get(node_id, ()))
+
+    async def release_session(self, session_id: str, node_id: str) -> None:
+        if self._live_owner(session_id) == node_id:
+            del self._owners[session_id]
+        owned = self._owned.get(node_id)
+        if owned is not None:
+            owned.discard(session_id)

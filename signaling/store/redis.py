@@ -31,6 +31,7 @@ from signaling.store.base import (
     Envelope,
     Event,
     Handler,
+    NodeInfo,
     SessionUpdate,
     Store,
     StoredEvent,
@@ -55,10 +56,37 @@ if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) 
 return 0
 """
 
+_CLAIM_LUA = """
+local cur = redis.call('get', KEYS[1])
+if cur and cur ~= ARGV[1] then return cur end
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('sadd', KEYS[2], ARGV[3])
+return ARGV[1]
+"""
+
+# KEYS[1]: the node's ownership index; ARGV: node id, lease ms, owner-key prefix.
+# The owner keys are built here, so this script needs a single Redis (not Redis Cluster).
+_RENEW_LUA = """
+local kept, lost = {}, {}
+for _, sid in ipairs(redis.call('smembers', KEYS[1])) do
+  local key = ARGV[3] .. sid
+  local cur = redis.call('get', key)
+  if (not cur) or cur == ARGV[1] then
+    redis.call('set', key, ARGV[1], 'PX', ARGV[2])
+    table.insert(kept, sid)
+  else
+    redis.call('srem', KEYS[1], sid)
+    table.insert(lost, sid)
+  end
+end
+return {kept, lost}
+"""
+
 _encode = msgspec.json.Encoder().encode
 _decode_session = msgspec.json.Decoder(Interaction).decode
 _decode_event = msgspec.json.Decoder(StoredEvent).decode
 _decode_agent = msgspec.json.Decoder(AgentPresence).decode
+_decode_node = msgspec.json.Decoder(NodeInfo).decode
 
 
 @contextmanager
@@ -70,6 +98,10 @@ def _unavailable() -> Iterator[None]:
         raise  # the optimistic retry loops handle it
     except (RedisError, OSError) as exc:
         raise StoreError("unavailable", str(exc) or type(exc).__name__) from exc
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
 
 
 def _px(ttl_s: float) -> int:
@@ -269,7 +301,7 @@ class RedisStore(Store):
         if new.holder is not None:
             pipe.sadd(self._k("held", new.holder), sid)
         for se in stored:
-            env = Envelope(kind="event", session=se.session, stored=se)
+            env = Envelope(kind="event", session=se.session, stored=se, origin=self.origin)
             pipe.publish(self._k("t", session_topic(se.session)), encode_envelope(env))
 
     async def events_since(
@@ -386,6 +418,61 @@ class RedisStore(Store):
         # someone else must survive our late release
         with _unavailable():
             await self._r().eval(_RELEASE_LUA, 1, self._k("lock", name), token)
+
+    # ------------------------------------------------------------ nodes and ownership
+    async def node_beat(self, info: NodeInfo, ttl_s: float) -> None:
+        with _unavailable():
+            async with self._r().pipeline(transaction=True) as pipe:
+                pipe.hset(self._k("nodes"), info.id, _encode(info))
+                pipe.set(self._k("alive", info.id), b"1", px=_px(ttl_s))
+                await pipe.execute()
+
+    async def list_nodes(self) -> list[NodeInfo]:
+        with _unavailable():
+            raw = await self._r().hgetall(self._k("nodes"))
+            infos = sorted((_decode_node(v) for v in raw.values()), key=lambda n: n.id)
+            if not infos:
+                return []
+            alive = await self._r().mget([self._k("alive", n.id) for n in infos])
+        return [
+            msgspec.structs.replace(n, alive=a is not None)
+            for n, a in zip(infos, alive, strict=True)
+        ]
+
+    async def forget_node(self, node_id: str) -> None:
+        with _unavailable():
+            async with self._r().pipeline(transaction=True) as pipe:
+                pipe.hdel(self._k("nodes"), node_id)
+                pipe.delete(self._k("alive", node_id), self._k("owned", node_id))
+                await pipe.execute()
+
+    async def claim_session(self, session_id: str, node_id: str, ttl_s: float) -> str:
+        keys = (self._k("owner", session_id), self._k("owned", node_id))
+        with _unavailable():
+            owner = await self._r().eval(_CLAIM_LUA, 2, *keys, node_id, _px(ttl_s), session_id)
+        return _text(owner)
+
+    async def session_owner(self, session_id: str) -> str | None:
+        with _unavailable():
+            raw = await self._r().get(self._k("owner", session_id))
+        return None if raw is None else _text(raw)
+
+    async def renew_owned(self, node_id: str, ttl_s: float) -> tuple[list[str], list[str]]:
+        with _unavailable():
+            kept, lost = await self._r().eval(
+                _RENEW_LUA, 1, self._k("owned", node_id), node_id, _px(ttl_s), self._k("owner", "")
+            )
+        return sorted(_text(k) for k in kept), sorted(_text(k) for k in lost)
+
+    async def owned_by(self, node_id: str) -> list[str]:
+        with _unavailable():
+            ids = await self._r().smembers(self._k("owned", node_id))
+        return sorted(_text(i) for i in ids)
+
+    async def release_session(self, session_id: str, node_id: str) -> None:
+        with _unavailable():
+            await self._r().eval(_RELEASE_LUA, 1, self._k("owner", session_id), node_id)
+            await self._r().srem(self._k("owned", node_id), session_id)
 
     # ------------------------------------------------------------ pub/sub
     async def publish(self, topic: str, payload: bytes) -> None:

@@ -33,6 +33,7 @@ from signaling.interaction import (
 )
 from signaling.routing import AgentPresence, Presence
 from signaling.store.base import (
+    NodeInfo,
     SessionUpdate,
     Store,
     StoredEvent,
@@ -291,6 +292,81 @@ async def test_redis_concurrent_updates_lose_nothing() -> None:
         assert texts == sorted(f"m{i}" for i in range(n))
         got = await rs.get_session("s1")
         assert got is not None and got.last_seq == n + 2
+
+
+# ---------------------------------------------------------------- nodes and ownership
+
+
+async def test_node_registry_lists_beats_and_lapses(store: Store) -> None:
+    """A beating node is alive with its published load; past its lease it is listed dead."""
+    await store.node_beat(NodeInfo(id="n1", url="http://a", sessions=3), ttl_s=30)
+    await store.node_beat(NodeInfo(id="n2", staff=("ann",)), ttl_s=0.15)
+    nodes = {n.id: n for n in await store.list_nodes()}
+    assert nodes["n1"].alive and nodes["n1"].sessions == 3 and nodes["n1"].url == "http://a"
+    assert nodes["n2"].alive and nodes["n2"].staff == ("ann",)
+    await asyncio.sleep(0.3)
+    nodes = {n.id: n for n in await store.list_nodes()}
+    assert nodes["n1"].alive and not nodes["n2"].alive
+    await store.forget_node("n2")
+    assert [n.id for n in await store.list_nodes()] == ["n1"]
+
+
+async def test_claim_has_one_winner_and_the_owner_extends(store: Store) -> None:
+    """The first claim wins; another node's claim returns the owner; the owner re-claims."""
+    assert await store.claim_session("s1", "n1", 30) == "n1"
+    assert await store.claim_session("s1", "n2", 30) == "n1"
+    assert await store.claim_session("s1", "n1", 30) == "n1"
+    assert await store.session_owner("s1") == "n1"
+    assert await store.owned_by("n1") == ["s1"]
+    assert await store.owned_by("n2") == []
+    assert await store.session_owner("s2") is None
+
+
+async def test_concurrent_claims_elect_exactly_one(store: Store) -> None:
+    """Twenty nodes claiming the same session at once: one owner, and all of them agree."""
+    answers = await asyncio.gather(*(store.claim_session("s1", f"n{i}", 30) for i in range(20)))
+    assert len(set(answers)) == 1
+    winner = answers[0]
+    assert await store.session_owner("s1") == winner
+    owners = [n for n in (f"n{i}" for i in range(20)) if "s1" in await store.owned_by(n)]
+    assert owners == [winner]
+
+
+async def test_lapsed_lease_goes_to_the_next_claimer_and_renew_reports_it_lost(
+    store: Store,
+) -> None:
+    """A lease not renewed in time can be claimed by another node; the old owner loses it."""
+    await store.claim_session("s1", "n1", 0.1)
+    await store.claim_session("s2", "n1", 0.1)
+    await asyncio.sleep(0.25)
+    assert await store.session_owner("s1") is None
+    assert await store.claim_session("s1", "n2", 30) == "n2"
+    kept, lost = await store.renew_owned("n1", 30)
+    # s2 lapsed too, but nobody claimed it: renewing takes it again
+    assert kept == ["s2"] and lost == ["s1"]
+    assert await store.owned_by("n1") == ["s2"]
+    assert await store.session_owner("s2") == "n1"
+
+
+async def test_release_only_by_the_holder(store: Store) -> None:
+    """Releasing a lease one does not hold changes nothing; the holder's release frees it."""
+    await store.claim_session("s1", "n1", 30)
+    await store.release_session("s1", "n2")
+    assert await store.session_owner("s1") == "n1"
+    await store.release_session("s1", "n1")
+    assert await store.session_owner("s1") is None
+    assert await store.owned_by("n1") == []
+    assert await store.claim_session("s1", "n2", 30) == "n2"
+
+
+async def test_events_carry_the_writing_node(store: Store) -> None:
+    """Logged events published on a session topic name the node whose write made them."""
+    store.origin = "node-x"
+    received: list[bytes] = []
+    await store.subscribe(session_topic("s1"), received.append)
+    await store.create_session(*queued())
+    await eventually(lambda: len(received) == 2)
+    assert {decode_envelope(raw).origin for raw in received} == {"node-x"}
 
 
 @pytest.mark.redis
