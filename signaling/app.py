@@ -23,6 +23,7 @@ from signaling import (
     review_api,
 )
 from signaling.archive import Archive
+from signaling.cluster import Cluster
 from signaling.cobrowse import CobrowseService
 from signaling.config import Config
 from signaling.desk import Desk
@@ -30,6 +31,7 @@ from signaling.errors import LivedeskError
 from signaling.headers import CSP
 from signaling.keys import (
     ARCHIVE,
+    CLUSTER,
     COBROWSE,
     CONFIG,
     DESK,
@@ -214,6 +216,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     await cobrowse.start()
     jobs = app[RECORDING_JOBS] = RecordingJobs(recording)
     await jobs.start()
+    base = cfg.server.public_url or f"http://{cfg.server.host}:{cfg.server.port}"
+    cluster = app[CLUSTER] = node.cluster = desk.cluster = Cluster(
+        desk, node, cfg.cluster, url=base
+    )
+    await cluster.start()
     await node.start()
     await desk.start()
     try:
@@ -226,6 +233,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await media.close()
         await node.close()
         await desk.close()
+        await cluster.close()
         await archive.close()
         await store.close()
 

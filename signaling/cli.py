@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from signaling import __version__, archive, auth, config
 from signaling.errors import ConfigError
@@ -69,14 +70,57 @@ def cmd_run(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from signaling import logs
-    from signaling.app import create_app
+    from signaling.app import create_app, load_secret
+    from signaling.supervisor import WORKER_ENV, Supervisor, worker_argv
 
     cfg = _load(args)
     logs.configure(cfg.server.log_level, cfg.server.log_format)
+    workers = args.workers
+    if workers < 1:
+        print("livedesk run --workers must be 1 or more", file=sys.stderr)
+        return 2
+    if workers > 1 and not cfg.store.redis_url:
+        print(
+            "livedesk run --workers needs a shared store: set store.redis_url "
+            "(or LIVEDESK_REDIS_URL) to a Redis every worker can reach",
+            file=sys.stderr,
+        )
+        return 2
     base = cfg.server.public_url or f"http://{cfg.server.host}:{cfg.server.port}"
+    if os.environ.get(WORKER_ENV) is None:
+        # the supervisor (or a single node) prepares what workers would race for
+        load_secret(cfg)
+        db = archive.connect(cfg.archive_path)
+        db.close()
+        _print_banner(cfg, base, workers)
+    if workers > 1:
+        return Supervisor(cfg, worker_argv(args), workers).run()
+    app = create_app(cfg, freeze_gc=True)
+    app.on_shutdown.append(_drain)
+    web.run_app(
+        app,
+        host=cfg.server.host,
+        port=cfg.server.port,
+        print=None,
+        access_log=None,
+        shutdown_timeout=10,
+        reuse_port=bool(args.reuse_port),
+    )
+    return 0
+
+
+async def _drain(app: Any) -> None:
+    """SIGTERM (or Ctrl-C): the listener is closed already; finish sessions, then stop."""
+    from signaling.keys import CLUSTER, CONFIG
+
+    await app[CLUSTER].drain(app[CONFIG].cluster.drain_timeout_s)
+
+
+def _print_banner(cfg: config.Config, base: str, workers: int) -> None:
+    store = "redis" if cfg.store.redis_url else "memory"
+    nodes = f", {workers} workers" if workers > 1 else ""
     lines = [
-        f"livedesk {__version__} on {base}  (store: "
-        f"{'redis' if cfg.store.redis_url else 'memory'}, archive: {cfg.archive_path})"
+        f"livedesk {__version__} on {base}  (store: {store}, archive: {cfg.archive_path}{nodes})"
     ]
     for entry in cfg.entries:
         lines.append(f"  customer page : {base}/l/{entry}")
@@ -88,15 +132,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         lines.append(f"  demo logins   : {logins}  password: {password}")
     lines.append(f"  health        : {base}/healthz   metrics: {base}/metrics")
     print("\n".join(lines), flush=True)
-    web.run_app(
-        create_app(cfg, freeze_gc=True),
-        host=cfg.server.host,
-        port=cfg.server.port,
-        print=None,
-        access_log=None,
-        shutdown_timeout=10,
-    )
-    return 0
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -208,6 +243,13 @@ def parser() -> argparse.ArgumentParser:
     common(run)
     run.add_argument("--host")
     run.add_argument("--port", type=int)
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="run this many node processes on one port (needs store.redis_url)",
+    )
+    run.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     run.set_defaults(fn=cmd_run)
 
     init = sub.add_parser("init", help="write a commented livedesk.toml")

@@ -73,6 +73,13 @@ class StoreConfig(_Section):
     key_prefix: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9:_-]{1,64}$")] = "livedesk"
 
 
+class ClusterConfig(_Section):
+    node_id: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._-]{0,64}$")] = ""
+    heartbeat_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 1.0
+    lease_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 6.0
+    drain_timeout_s: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 60.0
+
+
 class ArchiveConfig(_Section):
     path: str = ""  # default: <data_dir>/archive.sqlite3
 
@@ -377,6 +384,7 @@ class Config(_Section):
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     routing: RoutingConfig = msgspec.field(default_factory=RoutingConfig)
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
+    cluster: ClusterConfig = msgspec.field(default_factory=ClusterConfig)
     archive: ArchiveConfig = msgspec.field(default_factory=ArchiveConfig)
     customer_tokens: CustomerTokenConfig = msgspec.field(default_factory=CustomerTokenConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
@@ -472,6 +480,7 @@ _SECTIONS = {
         ("limits", LimitsConfig),
         ("routing", RoutingConfig),
         ("store", StoreConfig),
+        ("cluster", ClusterConfig),
         ("archive", ArchiveConfig),
         ("customer_tokens", CustomerTokenConfig),
         ("auth", AuthConfig),
@@ -595,6 +604,11 @@ def _check(cfg: Config) -> None:
     url = cfg.store.redis_url
     if url and not re.match(r"^(redis|rediss|unix)://", url):
         raise ConfigError("store.redis_url", url, "must start with redis://, rediss:// or unix://")
+    if cfg.cluster.lease_s < 2 * cfg.cluster.heartbeat_s:
+        # one late heartbeat must not cost a node its sessions
+        raise ConfigError(
+            "cluster.lease_s", cfg.cluster.lease_s, "must be at least twice cluster.heartbeat_s"
+        )
     for origin in cfg.server.allowed_origins:
         if not re.match(r"^https?://[^/\s]+$", origin):
             raise ConfigError(

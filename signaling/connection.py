@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -94,6 +95,9 @@ class Connection:
             rate=cb.bytes_per_s, burst=cb.burst_bytes, now=time.monotonic()
         )
         self.gates: dict[str, ViewerGate] = {}
+        self.cid = secrets.token_hex(8)
+        """This connection's id on the node bus (replies from another node find it by it)."""
+        self.forwarded_to: set[str] = set()
         self._out: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=lim.send_queue)
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
@@ -310,6 +314,8 @@ class Connection:
         try:
             msg = p.decode(data)
             rid = msg.id
+            if self.ready and isinstance(msg, OWNER_BOUND) and await self._forwarded(msg, data):
+                return
             session = getattr(msg, "session", None)
             if session is not None and self.staff is not None:
                 structlog.contextvars.bind_contextvars(session_id=session)
@@ -325,6 +331,24 @@ class Connection:
             self.log.exception("handler failed")
             self.desk.metrics.inc("livedesk_errors_total", "internal")
             self.send(p.error("internal", "unexpected server error", rid))
+
+    async def _forwarded(self, msg: Any, data: str) -> bool:
+        """Send a media, recording or co-browse message to the node owning its session.
+
+        Those run where the session's room, recorder and page stream are; the reply
+        comes back through the bus (signaling.cluster). False: run it here.
+        """
+        cluster = self.node.cluster
+        if cluster is None:
+            return False
+        self._session_of(msg.session)
+        owner = await cluster.owner_of(msg.session)
+        if owner == cluster.id:
+            return False
+        if isinstance(msg, p.CobrowseSnapshot):
+            self.gates.pop(msg.session, None)  # this viewer's gate lives here, not there
+        await cluster.forward(self, owner, data)
+        return True
 
     async def _dispatch(self, msg: p.Inbound) -> dict[str, Any] | None:
         if isinstance(msg, p.Hello):
@@ -661,6 +685,25 @@ def _public_session(inter: ix.Interaction) -> dict[str, Any]:
         "control": inter.control,
     }
 
+
+OWNER_BOUND = (
+    p.MediaConfig,
+    p.MediaOffer,
+    p.MediaMute,
+    p.MediaHangup,
+    p.RecordingRequest,
+    p.RecordingRespond,
+    p.RecordingPause,
+    p.RecordingResume,
+    p.RecordingStop,
+    p.CobrowseEvents,
+    p.CobrowseSnapshot,
+    p.CobrowsePointer,
+    p.CobrowseCommand,
+    p.CobrowseResult,
+    p.CobrowseControl,
+)
+"""Messages that run on the node owning the session (its media, recorder, page stream)."""
 
 _HANDLERS: dict[type, Any] = {
     p.ChatSend: Connection._chat,

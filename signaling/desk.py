@@ -29,6 +29,7 @@ from signaling.store import Store, StoredEvent
 from signaling.store.base import CONSOLE_TOPIC, Envelope, encode_envelope, session_topic
 
 if TYPE_CHECKING:
+    from signaling.cluster import Cluster
     from signaling.policy import Claims, Decision, Staffing
 
 log = structlog.get_logger("livedesk.desk")
@@ -83,7 +84,12 @@ class Desk:
         self.clock = clock
         self._kick = asyncio.Event()
         self.after_apply: list[AfterApply] = []
-        """Called after every applied command (the media service withdraws sources here)."""
+        """Called after every applied command (the media service withdraws sources here).
+
+        Only on the node that owns the session: another node's writes reach the owner's
+        hooks through the session topic (signaling.cluster).
+        """
+        self.cluster: Cluster | None = None
         self._router_task: asyncio.Task[None] | None = None
         metrics.counter("livedesk_sessions_started_total", "Sessions started")
         metrics.counter("livedesk_offers_total", "Offers made to agents")
@@ -143,6 +149,8 @@ class Desk:
         stored = await self.store.create_session(inter, events)
         inter = msgspec.structs.replace(inter, last_seq=stored[-1].seq)
         self.archive.record(inter, [(s.seq, s.event) for s in stored])
+        if self.cluster is not None:
+            await self.cluster.place(inter.id)
         self.metrics.inc("livedesk_sessions_started_total")
         log.info("session started", session_id=inter.id, entry=entry, tier=tier)
         await self._console_changed()
@@ -179,6 +187,8 @@ class Desk:
         stored = await self.store.create_session(inter, events + offered + accepted)
         inter = msgspec.structs.replace(inter, last_seq=stored[-1].seq)
         self.archive.record(inter, [(s.seq, s.event) for s in stored])
+        if self.cluster is not None:
+            await self.cluster.place(inter.id)
         log.info("phone case opened", session_id=inter.id, agent_id=agent_id)
         await self._console_changed()
         return inter
@@ -204,12 +214,19 @@ class Desk:
             self.archive.record(inter, [(s.seq, s.event) for s in stored])
         if inter.state != before.get("state") or inter.holder != before.get("holder"):
             await self._console_changed()
+        if self.cluster is None or await self.cluster.is_mine(session_id):
+            await self.run_hooks(inter, stored)
+        return inter, stored
+
+    async def run_hooks(self, inter: Interaction, stored: list[StoredEvent]) -> None:
+        """The owner's reactions to new events: media, recording, co-browse."""
         for hook in self.after_apply:
             try:
                 await hook(inter, stored)
             except Exception:
-                log.exception("after-apply hook failed", session_id=session_id)
-        return inter, stored
+                log.exception("after-apply hook failed", session_id=inter.id)
+        if self.cluster is not None and any(s.event.kind == "session.ended" for s in stored):
+            self.cluster.session_ended(inter.id)
 
     async def bot_reads(self, inter: Interaction, text: str) -> None:
         """The escalation bot reads a customer's message: it may answer an FAQ, and it may

@@ -359,6 +359,26 @@ async def healthz(request: web.Request) -> web.Response:
             "uptime_s": round(time.time() - node.started_at, 1),
         },
     }
+    cluster = node.cluster
+    if cluster is not None:
+        node_body: dict[str, Any] = body["node"]  # type: ignore[assignment]
+        node_body.update(
+            {
+                "id": cluster.id,
+                "sessions_owned": len(cluster.owned),
+                "draining": cluster.draining,
+                "peers": [
+                    {
+                        "id": n.id,
+                        "pid": n.pid,
+                        "alive": n.alive,
+                        "draining": n.draining,
+                        "sessions": n.sessions,
+                    }
+                    for n in cluster.peers
+                ],
+            }
+        )
     return web.json_response(body, status=200 if body["status"] == "ok" else 503)
 
 

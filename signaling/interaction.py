@@ -95,6 +95,9 @@ MEDIA_NOTES = frozenset(
     }
 )
 BOT_NOTES = frozenset({"bot.answer", "bot.suggested"})
+NODE_NOTES = frozenset({"node.draining", "node.lost"})
+"""The server about itself: the node holding the session's media is shutting down (the
+session ends when ``ends_in_s`` runs out), or died (its media and recording stopped)."""
 COBROWSE_NOTES = frozenset({"cobrowse.action", "cobrowse.limit"})
 """Co-browse reports: an agent's command as the customer's page carried it out or refused
 it (actor: the agent), and the system stopping a stream over its size cap."""
@@ -981,6 +984,8 @@ def _note(
         _need_role(actor, *SERVING, Role.SYSTEM)
         if actor.role != Role.SYSTEM:
             _need_participant(inter, actor)
+    elif cmd.kind in NODE_NOTES:
+        _need_role(actor, Role.SYSTEM)
     else:
         raise InteractionError("bad_message", f"no such note {cmd.kind!r}")
     events = [Event(cmd.kind, now, actor.role.value, actor.id, dict(cmd.data))]

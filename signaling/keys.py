@@ -6,6 +6,7 @@ import jinja2
 from aiohttp import web
 
 from signaling.archive import Archive
+from signaling.cluster import Cluster
 from signaling.cobrowse import CobrowseService
 from signaling.config import Config
 from signaling.desk import Desk
@@ -32,3 +33,4 @@ MEDIA = web.AppKey("media", MediaService)
 RECORDING = web.AppKey("recording", RecordingService)
 RECORDING_JOBS = web.AppKey("recording_jobs", RecordingJobs)
 COBROWSE = web.AppKey("cobrowse", CobrowseService)
+CLUSTER = web.AppKey("cluster", Cluster)

@@ -21,6 +21,7 @@ from signaling.routing import Presence
 from signaling.store.base import CONSOLE_TOPIC, decode_envelope, session_topic
 
 if TYPE_CHECKING:
+    from signaling.cluster import Cluster
     from signaling.cobrowse import CobrowseService
     from signaling.connection import Connection
     from signaling.desk import Desk
@@ -38,7 +39,9 @@ class Node:
         self.media: MediaService | None = None
         self.recording: RecordingService | None = None
         self.cobrowse: CobrowseService | None = None
+        self.cluster: Cluster | None = None
         self.connections: set[Connection] = set()
+        self.by_cid: dict[str, Connection] = {}
         self._followers: dict[str, set[Connection]] = defaultdict(set)
         self._handlers: dict[str, Any] = {}
         self._debounce_s = debounce_s
@@ -63,6 +66,7 @@ class Node:
     # ------------------------------------------------------------ connections
     def add(self, conn: Connection) -> None:
         self.connections.add(conn)
+        self.by_cid[conn.cid] = conn
         if conn.staff is not None:
             handle = self._grace.pop(conn.staff.username, None)
             if handle is not None:
@@ -70,6 +74,9 @@ class Node:
 
     async def remove(self, conn: Connection) -> None:
         self.connections.discard(conn)
+        self.by_cid.pop(conn.cid, None)
+        if conn.forwarded_to and self.cluster is not None:
+            await self.cluster.connection_gone(conn)
         for session_id in list(conn.feeds):
             await self.unfollow(conn, session_id)
         if conn.staff is not None and not self._staff_connected(conn.staff.username):
@@ -92,6 +99,8 @@ class Node:
         self._grace.pop(username, None)
         if self._staff_connected(username):
             return
+        if self.cluster is not None and self.cluster.staff_elsewhere(username):
+            return  # still connected to another node: presence stays
         agent = await self.desk.store.get_agent(username)
         if agent is not None and agent.status != Presence.OFFLINE:
             log.info("agent disconnected past grace; offline", agent_id=username)

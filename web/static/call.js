@@ -77,6 +77,10 @@
         var whom = say("media.who." + (who === "you" || who === "customer" ? who : "agent"));
         return say("media.ev." + kind.slice(6), { who: whom, reason: d.reason || "" });
       }
+      case "node.draining":
+        return say("node.ev.draining", { seconds: d.ends_in_s != null ? d.ends_in_s : "" });
+      case "node.lost":
+        return say("node.ev.lost");
       default:
         return LD.recording ? LD.recording.describe(ev, side) : null;
     }

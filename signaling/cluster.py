@@ -1,0 +1,465 @@
+"""Several nodes, one deployment: the node registry, session ownership and the node bus.
+
+Every ``livedesk run`` process is a node. Nodes on the same Redis share sessions, the
+queue and presence through the store; what cannot be shared is held by one node:
+
+- **Ownership.** A session's media room, recorder and co-browse stream live on the node
+  that owns it, through a lease in the store (:meth:`Store.claim_session`). A new
+  session is placed on the least-loaded live node; the owner renews its leases at every
+  heartbeat. A session whose lease lapsed (its node died) is claimed by the next node
+  that needs it, or moved by the reaper (see ``_bury``).
+- **The bus.** Each node listens on its own channel (:func:`node_topic`). A participant
+  connected to node B who sends a media, recording or co-browse message for a session
+  owned by node A has it forwarded to A, where a :class:`RemoteConnection` runs the same
+  handler with the same identity; the replies travel back to B's socket.
+- **Hooks.** The owner runs the session hooks (media withdrawal, recording start/stop,
+  co-browse channel changes) for every event, including those written by other nodes,
+  which it learns from the session topic (``Envelope.origin``).
+- **Registry.** Each heartbeat publishes the node's load and the staff connected to it;
+  presence of an agent lasts as long as some live node lists them.
+
+With the memory store there is one node and all of this is local.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
+
+import msgspec
+import structlog
+
+from signaling import interaction as ix
+from signaling.archive import User
+from signaling.auth import Participant
+from signaling.connection import Connection
+from signaling.errors import LivedeskError, StoreError
+from signaling.interaction import SessionState
+from signaling.store.base import NodeInfo, StoredEvent, decode_envelope, node_topic, session_topic
+
+if TYPE_CHECKING:
+    from signaling.config import ClusterConfig
+    from signaling.desk import Desk
+    from signaling.node import Node
+
+log = structlog.get_logger("livedesk.cluster")
+
+HOOK_IDLE_S = 30.0
+"""A session's hook runner stops after this long without remote events (a new one starts)."""
+PROXY_IDLE_S = 600.0
+"""A forwarded connection nobody used for this long is dropped (its node said nothing)."""
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder(dict[str, Any]).decode
+
+
+def default_node_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+class Cluster:
+    """This node's part in a deployment: its leases, its heartbeat and its bus channel."""
+
+    def __init__(
+        self,
+        desk: Desk,
+        node: Node,
+        settings: ClusterConfig,
+        *,
+        url: str = "",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.desk = desk
+        self.node = node
+        self.store = desk.store
+        self.settings = settings
+        self.id = settings.node_id or default_node_id()
+        self.url = url
+        self.clock = clock
+        self.started_at = clock()
+        self.draining = False
+        self.owned: set[str] = set()
+        self.peers: list[NodeInfo] = []
+        """Every registered node as of the last heartbeat (this one included)."""
+        self._watched: dict[str, Callable[[bytes], None]] = {}
+        self._hooks: dict[str, asyncio.Queue[StoredEvent]] = {}
+        self._proxies: dict[tuple[str, str], RemoteConnection] = {}
+        self._beat_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Future[Any]] = set()
+
+    # ------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        self.store.origin = self.id
+        await self.store.subscribe(node_topic(self.id), self._on_bus)
+        await self.beat()
+        self._beat_task = asyncio.create_task(self._beat_forever(), name="cluster-heartbeat")
+        log.info("node started", node_id=self.id, store=self.store.name)
+
+    async def close(self) -> None:
+        task, self._beat_task = self._beat_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])
+        for proxy in list(self._proxies.values()):
+            await proxy.stop()
+        self._proxies.clear()
+        for sid in list(self._watched):
+            await self._unwatch(sid)
+        for t in list(self._tasks):
+            t.cancel()
+        with contextlib.suppress(LivedeskError):
+            await self.store.unsubscribe(node_topic(self.id), self._on_bus)
+            # leave cleanly: our leases go at once, so others need not wait for them to lapse
+            for sid in list(self.owned):
+                await self.store.release_session(sid, self.id)
+            await self.store.forget_node(self.id)
+        self.owned.clear()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------ heartbeat
+    def info(self) -> NodeInfo:
+        media = self.node.media
+        staff = sorted({c.staff.username for c in self.node.connections if c.staff is not None})
+        return NodeInfo(
+            id=self.id,
+            url=self.url,
+            pid=os.getpid(),
+            started_at=self.started_at,
+            beat_at=self.clock(),
+            sessions=len(self.owned),
+            rooms=len(media.plane.rooms) if media is not None else 0,
+            connections=len(self.node.connections),
+            draining=self.draining,
+            staff=tuple(staff),
+        )
+
+    async def beat(self) -> None:
+        """Publish this node's record, renew its leases, and read the others'."""
+        lease = self.settings.lease_s
+        await self.store.node_beat(self.info(), lease)
+        kept, lost = await self.store.renew_owned(self.id, lease)
+        for sid in lost:
+            log.warning("session lease lost to another node", session_id=sid)
+            await self._disown(sid)
+        for sid in kept:
+            if sid not in self.owned:
+                await self._adopt(sid)
+        self.peers = await self.store.list_nodes()
+
+    async def _beat_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_s)
+            try:
+                await self.beat()
+            except StoreError as exc:
+                log.warning("heartbeat failed", error=exc.message)
+            except Exception:  # the heartbeat must outlive any one bad pass
+                log.exception("heartbeat failed")
+
+    def staff_elsewhere(self, username: str) -> bool:
+        """Whether another live node listed this staff member at its last heartbeat."""
+        return any(n.alive and n.id != self.id and username in n.staff for n in self.peers)
+
+    # ------------------------------------------------------------ ownership
+    def least_loaded(self) -> str:
+        """The live, not draining node with the least load (this one when alone)."""
+        live = [n for n in self.peers if n.alive and not n.draining and n.id != self.id]
+        if not self.draining:
+            live.append(self.info())
+        if not live:
+            return self.id
+        return min(live, key=lambda n: (n.load, n.id)).id
+
+    async def place(self, session_id: str) -> str:
+        """Give a new session an owner: the least-loaded node. Returns the owner's id."""
+        target = self.least_loaded()
+        owner = await self.store.claim_session(session_id, target, self.settings.lease_s)
+        if owner == self.id:
+            await self._adopt(session_id)
+        else:
+            await self.store.publish(node_topic(owner), _encode({"k": "own", "s": session_id}))
+        log.info("session placed", session_id=session_id, owner=owner)
+        return owner
+
+    async def owner_of(self, session_id: str) -> str:
+        """The node that owns the session; a session nobody holds is claimed here."""
+        if session_id in self.owned:
+            return self.id
+        owner = await self.store.session_owner(session_id)
+        if owner is None:
+            owner = await self.store.claim_session(session_id, self.id, self.settings.lease_s)
+            if owner == self.id:
+                log.info("unowned session claimed", session_id=session_id)
+        if owner == self.id:
+            await self._adopt(session_id)
+        return owner
+
+    async def is_mine(self, session_id: str) -> bool:
+        return await self.owner_of(session_id) == self.id
+
+    async def _adopt(self, session_id: str) -> None:
+        if session_id in self.owned:
+            return
+        self.owned.add(session_id)
+        handler = self._session_handler(session_id)
+        self._watched[session_id] = handler
+        await self.store.subscribe(session_topic(session_id), handler)
+
+    async def _disown(self, session_id: str) -> None:
+        self.owned.discard(session_id)
+        await self._unwatch(session_id)
+
+    async def _unwatch(self, session_id: str) -> None:
+        handler = self._watched.pop(session_id, None)
+        if handler is not None:
+            with contextlib.suppress(LivedeskError):
+                await self.store.unsubscribe(session_topic(session_id), handler)
+
+    async def release_later(self, session_id: str) -> None:
+        """An ended session: keep it a lease's length for late notes, then let it go."""
+        await asyncio.sleep(self.settings.lease_s)
+        if session_id in self.owned:
+            await self._disown(session_id)
+            with contextlib.suppress(LivedeskError):
+                await self.store.release_session(session_id, self.id)
+
+    def session_ended(self, session_id: str) -> None:
+        if session_id in self.owned:
+            self._spawn(self.release_later(session_id))
+
+    # ------------------------------------------------------------ draining
+    async def drain(self, timeout_s: float) -> None:
+        """Stop taking sessions; let active ones finish for ``timeout_s``; end the rest.
+
+        Sessions without media here (queued, offered, in wrap-up) move to other nodes at
+        once. Both sides of an active session are told when it will end; at the end the
+        session ends with reason ``node_drained`` and its recording closes cleanly.
+        """
+        self.draining = True
+        with contextlib.suppress(LivedeskError):
+            await self.beat()  # the others stop placing sessions here
+        log.info("draining", node_id=self.id, sessions=len(self.owned), timeout_s=timeout_s)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        told: set[str] = set()
+        active: list[str] = []
+        while True:
+            active = []
+            for sid in sorted(self.owned):
+                try:
+                    inter = await self.store.get_session(sid)
+                except LivedeskError:
+                    active.append(sid)  # cannot tell: keep it until the end
+                    continue
+                if inter is None or inter.state == SessionState.ENDED:
+                    await self._disown(sid)
+                elif inter.state == SessionState.ACTIVE:
+                    active.append(sid)
+                else:
+                    await self._hand_over(sid)
+            left = deadline - loop.time()
+            for sid in active:
+                if sid not in told:
+                    told.add(sid)
+                    await self._system(sid, ix.Note("node.draining", {"ends_in_s": round(left)}))
+            if not active or left <= 0:
+                break
+            await asyncio.sleep(min(0.5, left))
+        for sid in active:
+            log.info("session ended by drain", session_id=sid)
+            await self._system(sid, ix.ForceEnd(reason="node_drained"))
+        if active:
+            await asyncio.sleep(0.5)  # the end reaches sockets on this node before they close
+        log.info("drained", node_id=self.id, ended=len(active))
+
+    async def _hand_over(self, session_id: str) -> None:
+        await self._disown(session_id)
+        with contextlib.suppress(LivedeskError):
+            await self.store.release_session(session_id, self.id)
+            owner = await self.place(session_id)
+            log.info("session handed over", session_id=session_id, owner=owner)
+
+    async def _system(self, session_id: str, cmd: ix.Command) -> None:
+        try:
+            await self.desk.apply(session_id, cmd, ix.SYSTEM)
+        except LivedeskError as exc:
+            log.info("drain step refused", session_id=session_id, code=exc.code)
+
+    # ------------------------------------------------------------ hooks for remote events
+    def _session_handler(self, session_id: str) -> Callable[[bytes], None]:
+        def on_message(payload: bytes) -> None:
+            try:
+                env = decode_envelope(payload)
+            except msgspec.DecodeError:
+                return
+            if env.kind != "event" or env.stored is None or env.origin == self.id:
+                return
+            queue = self._hooks.get(session_id)
+            if queue is None:
+                queue = self._hooks[session_id] = asyncio.Queue()
+                self._spawn(self._run_hooks(session_id, queue))
+            queue.put_nowait(env.stored)
+
+        return on_message
+
+    async def _run_hooks(self, session_id: str, queue: asyncio.Queue[StoredEvent]) -> None:
+        """Run the owner's hooks for events other nodes wrote, in order, one batch at a time."""
+        while True:
+            try:
+                first = await asyncio.wait_for(queue.get(), HOOK_IDLE_S)
+            except TimeoutError:
+                if queue.empty():
+                    self._hooks.pop(session_id, None)
+                    return
+                continue
+            batch = [first]
+            while not queue.empty():
+                batch.append(queue.get_nowait())
+            try:
+                inter = await self.store.get_session(session_id)
+                if inter is not None and session_id in self.owned:
+                    await self.desk.run_hooks(inter, sorted(batch, key=lambda se: se.seq))
+            except Exception:
+                log.exception("owner hooks failed", session_id=session_id)
+
+    # ------------------------------------------------------------ the bus
+    async def forward(self, conn: Connection, owner: str, data: str) -> None:
+        """Send one client frame to the session's owner, to run there as this client."""
+        conn.forwarded_to.add(owner)
+        who: dict[str, Any]
+        if conn.participant is not None:
+            who = {"participant": msgspec.to_builtins(conn.participant)}
+        elif conn.staff is not None:
+            staff = msgspec.structs.replace(conn.staff, password_hash="")
+            who = {"staff": msgspec.to_builtins(staff)}
+        else:  # pragma: no cover - only ready connections forward
+            return
+        msg = {"k": "req", "o": self.id, "c": conn.cid, "who": who, "d": data}
+        await self.store.publish(node_topic(owner), _encode(msg))
+
+    async def connection_gone(self, conn: Connection) -> None:
+        for owner in conn.forwarded_to:
+            with contextlib.suppress(LivedeskError):
+                msg = {"k": "gone", "o": self.id, "c": conn.cid}
+                await self.store.publish(node_topic(owner), _encode(msg))
+
+    async def deliver(self, origin: str, cid: str, msg: dict[str, Any]) -> None:
+        await self.store.publish(node_topic(origin), _encode({"k": "out", "c": cid, "m": msg}))
+
+    def _on_bus(self, payload: bytes) -> None:
+        try:
+            msg = _decode(payload)
+            kind = msg["k"]
+        except (msgspec.DecodeError, KeyError):
+            log.warning("undecodable bus message")
+            return
+        if kind == "out":
+            conn = self.node.by_cid.get(str(msg.get("c")))
+            if conn is not None:
+                conn.send(msg["m"])
+        elif kind == "req":
+            self._request(msg)
+        elif kind == "gone":
+            proxy = self._proxies.pop((str(msg.get("o")), str(msg.get("c"))), None)
+            if proxy is not None:
+                self._spawn(proxy.stop())
+        elif kind == "own":
+            self._spawn(self._adopt(str(msg["s"])))
+
+    def _request(self, msg: dict[str, Any]) -> None:
+        key = (str(msg["o"]), str(msg["c"]))
+        proxy = self._proxies.get(key)
+        if proxy is None:
+            try:
+                who = msg["who"]
+                staff = msgspec.convert(who["staff"], User) if "staff" in who else None
+                part = (
+                    msgspec.convert(who["participant"], Participant)
+                    if "participant" in who
+                    else None
+                )
+            except (KeyError, msgspec.ValidationError):
+                log.warning("bus request without a valid identity", origin=key[0])
+                return
+            proxy = RemoteConnection(self, origin=key[0], cid=key[1], staff=staff, participant=part)
+            self._proxies[key] = proxy
+            proxy.begin()
+        proxy.feed(str(msg["d"]))
+
+
+class RemoteConnection(Connection):
+    """A participant connected to another node, acting on a session this node owns.
+
+    Frames arrive over the bus in the order the participant sent them and run one at a
+    time through the same handlers as a local socket; what they send goes back over
+    the bus to the participant's own node.
+    """
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        *,
+        origin: str,
+        cid: str,
+        staff: User | None,
+        participant: Participant | None,
+    ) -> None:
+        super().__init__(cast(Any, None), cluster.node, staff=staff, remote=f"node:{origin}")
+        self.cluster = cluster
+        self.origin = origin
+        self.cid = cid
+        self.participant = participant
+        self.ready = True
+        self._inbox: asyncio.Queue[str | None] = asyncio.Queue()
+        self._reader: asyncio.Task[None] | None = None
+        self.last_used = time.monotonic()
+
+    def begin(self) -> None:
+        self._writer = asyncio.create_task(self._write_loop())
+        self._reader = asyncio.create_task(self._read_loop())
+
+    def feed(self, data: str) -> None:
+        self.last_used = time.monotonic()
+        self._inbox.put_nowait(data)
+
+    async def _read_loop(self) -> None:
+        while True:
+            try:
+                data = await asyncio.wait_for(self._inbox.get(), PROXY_IDLE_S)
+            except TimeoutError:
+                self.cluster._proxies.pop((self.origin, self.cid), None)
+                data = None
+            if data is None:
+                with contextlib.suppress(asyncio.QueueFull):
+                    self._out.put_nowait(None)
+                return
+            await self._handle_frame(data)
+
+    async def _write_loop(self) -> None:
+        while True:
+            msg = await self._out.get()
+            if msg is None:
+                return
+            try:
+                await self.cluster.deliver(self.origin, self.cid, msg)
+            except LivedeskError as exc:
+                log.warning("reply to another node failed", origin=self.origin, error=exc.message)
+
+    async def stop(self) -> None:
+        self._inbox.put_nowait(None)
+        tasks = [t for t in (self._reader, self._writer) if t is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+
+    async def close(self, code: int, reason: str) -> None:
+        self._closing = True
