@@ -220,6 +220,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     cluster = app[CLUSTER] = node.cluster = desk.cluster = Cluster(
         desk, node, cfg.cluster, url=base
     )
+    cluster.recordings = jobs
     await cluster.start()
     await node.start()
     await desk.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import os
 import secrets
@@ -96,6 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if workers > 1:
         return Supervisor(cfg, worker_argv(args), workers).run()
     app = create_app(cfg, freeze_gc=True)
+    app.on_startup.append(_on_sigint)
     app.on_shutdown.append(_drain)
     web.run_app(
         app,
@@ -110,10 +112,33 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 async def _drain(app: Any) -> None:
-    """SIGTERM (or Ctrl-C): the listener is closed already; finish sessions, then stop."""
+    """SIGTERM: the listener is closed already; let sessions finish, then stop.
+
+    Ctrl-C (SIGINT) means "now": sessions end at once, cleanly (recordings closed).
+    """
     from signaling.keys import CLUSTER, CONFIG
 
-    await app[CLUSTER].drain(app[CONFIG].cluster.drain_timeout_s)
+    timeout = 0.0 if _interrupted else app[CONFIG].cluster.drain_timeout_s
+    await app[CLUSTER].drain(timeout)
+
+
+_interrupted = False
+
+
+async def _on_sigint(app: Any) -> None:
+    """Tell Ctrl-C from SIGTERM (aiohttp treats both alike)."""
+    import asyncio
+    import signal
+
+    from aiohttp.web_runner import GracefulExit
+
+    def interrupted() -> None:
+        global _interrupted
+        _interrupted = True
+        raise GracefulExit()
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, interrupted)
 
 
 def _print_banner(cfg: config.Config, base: str, workers: int) -> None:

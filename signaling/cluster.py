@@ -41,12 +41,14 @@ from signaling.auth import Participant
 from signaling.connection import Connection
 from signaling.errors import LivedeskError, StoreError
 from signaling.interaction import SessionState
+from signaling.routing import Presence
 from signaling.store.base import NodeInfo, StoredEvent, decode_envelope, node_topic, session_topic
 
 if TYPE_CHECKING:
     from signaling.config import ClusterConfig
     from signaling.desk import Desk
     from signaling.node import Node
+    from signaling.recording_jobs import RecordingJobs
 
 log = structlog.get_logger("livedesk.cluster")
 
@@ -91,6 +93,10 @@ class Cluster:
         self._hooks: dict[str, asyncio.Queue[StoredEvent]] = {}
         self._proxies: dict[tuple[str, str], RemoteConnection] = {}
         self._beat_task: asyncio.Task[None] | None = None
+        self.recordings: RecordingJobs | None = None
+        """Marks a dead node's recordings interrupted (wired by the app)."""
+        self._steady_since = clock()
+        """When heartbeats last started succeeding: no reaping until a lease has passed."""
         self._tasks: set[asyncio.Future[Any]] = set()
 
     # ------------------------------------------------------------ lifecycle
@@ -157,11 +163,20 @@ class Cluster:
         self.peers = await self.store.list_nodes()
 
     async def _beat_forever(self) -> None:
+        failing = False
         while True:
             await asyncio.sleep(self.settings.heartbeat_s)
             try:
                 await self.beat()
+                if failing:
+                    # every node missed beats while the store was away: give them a lease
+                    # to beat again before anyone is taken for dead
+                    failing = False
+                    self._steady_since = self.clock()
+                    log.info("heartbeat restored")
+                await self.reap()
             except StoreError as exc:
+                failing = True
                 log.warning("heartbeat failed", error=exc.message)
             except Exception:  # the heartbeat must outlive any one bad pass
                 log.exception("heartbeat failed")
@@ -236,6 +251,79 @@ class Cluster:
     def session_ended(self, session_id: str) -> None:
         if session_id in self.owned:
             self._spawn(self.release_later(session_id))
+
+    # ------------------------------------------------------------ dead nodes
+    async def reap(self) -> int:
+        """Bury nodes whose lease lapsed (one reaper at a time); returns how many."""
+        if self.clock() - self._steady_since < self.settings.lease_s:
+            return 0
+        dead = [n for n in self.peers if not n.alive and n.id != self.id]
+        if not dead:
+            return 0
+        token = await self.store.acquire("reaper", self.settings.lease_s)
+        if token is None:
+            return 0
+        try:
+            for n in dead:
+                await self._bury(n)
+        finally:
+            await self.store.release("reaper", token)
+        return len(dead)
+
+    async def _bury(self, dead: NodeInfo) -> None:
+        """A dead node's sessions get a new owner; media and recording stop with a notice.
+
+        Chat, queue and the timeline never lived on the node, so they go on; what did
+        (the media room, the recorder, the co-browse stream) is gone, and both sides are
+        told so they can start the call again.
+        """
+        log.warning("node dead", node_id=dead.id, sessions=dead.sessions)
+        for sid in await self.store.owned_by(dead.id):
+            inter = await self.store.get_session(sid)
+            if inter is None or inter.state == SessionState.ENDED:
+                continue
+            owner = await self.store.session_owner(sid)
+            if owner is None or owner == dead.id:
+                owner = await self.place(sid)
+            await self._media_lost(inter, dead.id, owner)
+        live = [n for n in self.peers if n.alive]
+        for username in dead.staff:
+            if not any(username in n.staff for n in live) and not self._here(username):
+                with contextlib.suppress(LivedeskError):
+                    await self.desk.set_status(username, Presence.OFFLINE)
+                    log.info("agent offline: their node died", agent_id=username)
+        await self.store.forget_node(dead.id)
+
+    def _here(self, username: str) -> bool:
+        return any(
+            c.staff is not None and c.staff.username == username for c in self.node.connections
+        )
+
+    async def _media_lost(self, inter: ix.Interaction, dead: str, owner: str) -> None:
+        running = [
+            name
+            for name, st in inter.channels.items()
+            if name != ix.Channel.CHAT.value
+            and st.state in (ix.ChannelState.ACCEPTED, ix.ChannelState.ACTIVE)
+        ]
+        recording = inter.recording is not None and inter.recording.state in (
+            ix.RecordingState.RECORDING,
+            ix.RecordingState.PAUSED,
+            ix.RecordingState.ASKING,
+        )
+        if inter.state == SessionState.ACTIVE or running or recording:
+            note = ix.Note("node.lost", {"node": dead, "owner": owner, "channels": running})
+            await self._system(inter.id, note)
+        for name in running:
+            await self._system(inter.id, ix.StopChannel(ix.Channel(name), reason="node_lost"))
+        if recording:
+            await self._system(inter.id, ix.StopRecording())
+        if self.recordings is not None:
+            try:
+                if await self.recordings.recover_session(inter.id, reason=f"node {dead} died"):
+                    log.warning("recording interrupted: its node died", session_id=inter.id)
+            except Exception:
+                log.exception("marking a recording interrupted failed", session_id=inter.id)
 
     # ------------------------------------------------------------ draining
     async def drain(self, timeout_s: float) -> None:

@@ -138,9 +138,12 @@ class RecordingJobs:
         await self.archive.run(idx.reset_rendering)
         rows = await self.archive.run(idx.unfinished)
         out = []
+        store = self.service.desk.store
         for row in rows:
             if row.session_id in self.service.active:
                 continue
+            if await store.session_owner(row.session_id) is not None:
+                continue  # another live node is recording it
             try:
                 await self._recover_one(row)
                 out.append(row.session_id)
@@ -148,7 +151,17 @@ class RecordingJobs:
                 log.exception("recovery failed", session_id=row.session_id)
         return out
 
-    async def _recover_one(self, row: idx.RecordingRow) -> None:
+    async def recover_session(self, session_id: str, reason: str) -> bool:
+        """Mark one session's unfinished recording interrupted (its node died)."""
+        row = await self.archive.run(lambda db: idx.get_recording(db, session_id))
+        if row is None or row.state not in ("recording", "paused"):
+            return False
+        await self._recover_one(row, reason=reason)
+        return True
+
+    async def _recover_one(
+        self, row: idx.RecordingRow, *, reason: str = "found unfinished at start-up"
+    ) -> None:
         directory = layout.session_dir(self.root, row.session_id)
         loop = asyncio.get_running_loop()
         manifest = await loop.run_in_executor(None, self._read_back, directory, row)
@@ -160,7 +173,7 @@ class RecordingJobs:
             audit.RECORDING_INTERRUPTED,
             entry=row.entry,
             session_id=row.session_id,
-            reason="found unfinished at start-up",
+            reason=reason,
             detail={
                 "tracks": len(manifest.tracks),
                 "frames": sum(t.frames for t in manifest.tracks),

@@ -101,6 +101,8 @@ def _server_env() -> dict[str, str]:
             "LIVEDESK_ROUTING_OFFER_TIMEOUT_S": "60",
             "LIVEDESK_ROUTING_TICK_S": "0.5",
             "LIVEDESK_SERVER_LOG_LEVEL": "info",
+            # stopping the server (SIGTERM) drains: sessions a test left open end at once
+            "LIVEDESK_CLUSTER_DRAIN_TIMEOUT_S": "0",
         }
     )
     for key in ("LIVEDESK_CONFIG", "LIVEDESK_REDIS_URL", "LIVEDESK_PORT", "LIVEDESK_DATA_DIR"):

@@ -201,7 +201,10 @@ async def test_customer_and_agent_on_different_nodes_chat_video_and_record(
     assert "media.published" in kinds and "session.ended" in kinds, kinds
 
 
-async def _archived_kinds(dep: Deployment, sid: str, timeout: float = 10) -> list[str]:
+async def _archived_kinds(
+    dep: Deployment, sid: str, timeout: float = 10, until: str = "session.ended"
+) -> list[str]:
+    """The session's event kinds in the shared archive, once ``until`` is there."""
     import sqlite3
 
     loop = asyncio.get_running_loop()
@@ -215,7 +218,7 @@ async def _archived_kinds(dep: Deployment, sid: str, timeout: float = 10) -> lis
         finally:
             db.close()
         kinds = [r[0] for r in rows]
-        if "session.ended" in kinds or loop.time() > deadline:
+        if until in kinds or loop.time() > deadline:
             return kinds
         await asyncio.sleep(0.1)
 
@@ -400,3 +403,66 @@ async def _live_workers(
                 pass
             assert loop.time() < deadline, log_path.read_text()
             await asyncio.sleep(0.2)
+
+
+# ---------------------------------------------------------------- a node dies
+
+
+async def test_sigkill_of_the_owner_node_is_found_within_the_lease_and_nothing_is_lost(
+    deployment: Deployment,
+) -> None:
+    """SIGKILL the node owning a recorded video session: within the lease both sides are
+    told (node.lost; a side whose socket was on that node reconnects through another, as
+    behind a load balancer), the video channel stops, the recording is marked interrupted
+    with its media playable, chat goes on and the archive keeps it, and queued customers
+    get a live owner and are served."""
+    dep = deployment
+    customer, agent, sid = await accepted(dep, 0, 1)
+    await customer.say("before the crash")
+    owner = await dep.owner(sid)
+    victim = next(n for n in dep.nodes.nodes if n.name == owner)
+    await agent.set_status("busy")  # the queued customers below wait
+    queued = [await dep.customer(i % 3, f"Waiting {i}") for i in range(4)]
+    queued_owners = {c.session: await dep.owner(c.session) for c in queued}
+    assert owner in queued_owners.values(), "a queued session should sit on the victim too"
+
+    async with camera_call(customer, agent, sid, 10):
+        await record(sid, agent, customer)
+        await asyncio.sleep(1.5)
+        loop = asyncio.get_running_loop()
+        killed_at = loop.time()
+        victim.signal(signal.SIGKILL)
+        await asyncio.to_thread(victim.wait_exit, 10)
+        survivors = [n for n in dep.nodes.nodes if n is not victim]
+        for side in (customer, agent):
+            if side.base_url == victim.base:
+                await side.closed.wait()
+                side.base_url = survivors[0].base
+                await side.reconnect()
+            lost = await side.wait_event(sid, "node.lost", timeout=LEASE_S + 8)
+            assert lost["event"]["data"]["node"] == owner
+            assert loop.time() - killed_at < LEASE_S + 5
+            stopped = await side.wait_event(sid, "channel.stopped", timeout=5)
+            assert stopped["event"]["data"]["channel"] == "video"
+
+    new_owner = await dep.owner(sid)
+    assert new_owner not in (None, owner)
+    await customer.say("after the crash")
+    await agent.wait_for(
+        lambda m: m.get("type") == "event" and m["event"]["data"].get("text") == "after the crash"
+    )
+    manifest = await finished(dep, sid, timeout=20)
+    assert manifest.state == "interrupted"
+    (camera,) = [t for t in manifest.tracks if t.source == "camera"]
+    assert len(packets(layout.session_dir(dep.cfg.data_path, sid) / camera.file)) > 5
+    kinds = await _archived_kinds(dep, sid, until="node.lost")
+    assert kinds.count("chat.message") >= 2 and "recording.started" in kinds
+
+    # every queued customer is still there, with a live owner, and gets served
+    for c in queued:
+        assert await dep.owner(c.session) not in (None, owner)
+    await agent.set_status("available")
+    for _ in range(2):  # ann has two free seats: the longest-waiting two are offered
+        nxt = await agent.wait_offer(timeout=15)
+        await agent.request("offer.accept", session=nxt)
+        assert nxt in queued_owners
