@@ -288,16 +288,12 @@ class Cluster:
             await self._media_lost(inter, dead.id, owner)
         live = [n for n in self.peers if n.alive]
         for username in dead.staff:
-            if not any(username in n.staff for n in live) and not self._here(username):
+            elsewhere = any(username in n.staff for n in live)
+            if not elsewhere and not self.node.staff_connected(username):
                 with contextlib.suppress(LivedeskError):
                     await self.desk.set_status(username, Presence.OFFLINE)
                     log.info("agent offline: their node died", agent_id=username)
         await self.store.forget_node(dead.id)
-
-    def _here(self, username: str) -> bool:
-        return any(
-            c.staff is not None and c.staff.username == username for c in self.node.connections
-        )
 
     async def _media_lost(self, inter: ix.Interaction, dead: str, owner: str) -> None:
         running = [

@@ -79,7 +79,7 @@ class Node:
             await self.cluster.connection_gone(conn)
         for session_id in list(conn.feeds):
             await self.unfollow(conn, session_id)
-        if conn.staff is not None and not self._staff_connected(conn.staff.username):
+        if conn.staff is not None and not self.staff_connected(conn.staff.username):
             username = conn.staff.username
             loop = asyncio.get_running_loop()
             self._grace[username] = loop.call_later(
@@ -92,12 +92,12 @@ class Node:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _staff_connected(self, username: str) -> bool:
+    def staff_connected(self, username: str) -> bool:
         return any(c.staff is not None and c.staff.username == username for c in self.connections)
 
     async def _went_away(self, username: str) -> None:
         self._grace.pop(username, None)
-        if self._staff_connected(username):
+        if self.staff_connected(username):
             return
         if self.cluster is not None and self.cluster.staff_elsewhere(username):
             return  # still connected to another node: presence stays
