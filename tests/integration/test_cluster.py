@@ -38,7 +38,8 @@ from .test_recording import finished, packets, record
 
 pytestmark = pytest.mark.redis
 
-LEASE_S = 1.5
+LEASE_S = 3.0
+"""Ten heartbeats: a node's event loop stalled by a loaded test machine must not lose its leases."""
 
 BASE_CONFIG: dict[str, Any] = {
     "server": {"demo": False},
@@ -80,9 +81,15 @@ class Deployment:
         await a.set_status("available")
         return a
 
-    async def owner(self, sid: str) -> str | None:
-        raw = await self.redis.get(f"{self.prefix}:owner:{sid}")
-        return None if raw is None else raw.decode()
+    async def owner(self, sid: str, *, wait_s: float = LEASE_S) -> str | None:
+        """The session's owner node; a moment without one (a lease being retaken) is waited out."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        while True:
+            raw = await self.redis.get(f"{self.prefix}:owner:{sid}")
+            if raw is not None or loop.time() > deadline:
+                return None if raw is None else raw.decode()
+            await asyncio.sleep(0.05)
 
     async def close(self) -> None:
         for c in self.clients:
