@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 ARGS   ?=
 CODE   := $(wildcard signaling visual recorder transcribe web tests bench)
 
-.PHONY: run test setup test-deps lint format unit integration browser bench bench-media bench-record bench-transcribe bench-cobrowse clean
+.PHONY: run test setup test-deps lint format unit integration browser bench bench-media bench-cluster bench-record bench-transcribe bench-cobrowse bench-fuzz bench-flood bench-soak bench-cycles clean
 
 $(STAMP): pyproject.toml web/package.json web/package-lock.json
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ bench: setup test-deps
 bench-media: setup
 	$(BIN)/python bench/media_load.py $(ARGS)
 
+## Several nodes on one Redis: media sessions held and chat messages/s on 1, 2, 4 nodes (bench/README.md).
+bench-cluster: setup
+	$(BIN)/python bench/cluster_load.py $(ARGS)
+
 ## The recording benchmark: what recording adds, vs aiortc's MediaRecorder (bench/README.md).
 bench-record: setup
 	$(BIN)/python bench/record_load.py $(ARGS)
@@ -59,6 +63,17 @@ bench-record: setup
 ## Co-browse: relay latency, bytes per minute, the customer page's long tasks vs no co-browsing.
 bench-cobrowse: setup test-deps
 	$(BIN)/python bench/cobrowse_load.py $(ARGS)
+
+## Hardening (docs/THREAT_MODEL.md): 10,000 fuzz cases per message type; flood isolation;
+## the 10-minute 2,000-socket soak; 1,000 media connect/disconnect cycles.
+bench-fuzz: setup
+	$(BIN)/python bench/fuzz.py $(ARGS)
+bench-flood: setup
+	$(BIN)/python bench/flood.py $(ARGS)
+bench-soak: setup
+	$(BIN)/python bench/soak.py $(ARGS)
+bench-cycles: setup
+	$(BIN)/python bench/media_cycles.py $(ARGS)
 
 ## Transcription quality and speed: plain pocketsphinx vs livedesk's pipeline (docs/transcription.md).
 bench-transcribe: setup test-deps

@@ -645,9 +645,13 @@ async def ping_monitor(
     phase.ping_lost += max(0, outstanding[0])
 
 
-async def drive_chat(phase: Phase, pairs: list[Pair], args: argparse.Namespace) -> float:
+async def drive_chat(
+    phase: Phase, pairs: list[Pair], args: argparse.Namespace, *, tag: str = "b"
+) -> float:
     """Each pair sends one message every 1/rate s, alternating sides, phases spread evenly.
 
+    ``tag`` starts each ``client_msg_id``: a second window on the same sessions needs
+    its own, or the server takes its messages for retries of the first window's.
     Returns the wall time the sends took.
     """
     n = len(pairs)
@@ -683,7 +687,7 @@ async def drive_chat(phase: Phase, pairs: list[Pair], args: argparse.Namespace) 
                         "type": "chat.send",
                         "session": pair.session,
                         "text": text,
-                        "client_msg_id": f"b{pair.idx}-{k}",
+                        "client_msg_id": f"{tag}{pair.idx}-{k}",
                     },
                     acked,
                 )
@@ -942,6 +946,10 @@ def base_env() -> dict[str, str]:
         os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
     )
     env["PYTHONUNBUFFERED"] = "1"
+    # every load-generator socket comes from 127.0.0.1: the per-address limits, which
+    # would stop a flood from one address, are off for benchmarks
+    env["LIVEDESK_LIMITS_ATTEMPTS_PER_IP_PER_S"] = "0"
+    env["LIVEDESK_LIMITS_WS_PER_IP"] = "0"
     return env
 
 

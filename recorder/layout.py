@@ -105,6 +105,27 @@ def track_file(track_id: str, *, sealed: bool = False) -> str:
     return f"{TRACKS}/{track_id}.webm" + (".sealed" if sealed else "")
 
 
+def track_path(directory: Path, name: str) -> Path | None:
+    """The file a manifest names, only if it is a regular file that really lies inside
+    the recording's directory: a name with ``..``, an absolute one, or a symlink that
+    leads out gives None, so a tampered manifest or data dir reads nothing else."""
+    try:
+        top = directory.resolve(strict=True)
+        real = (directory / name).resolve(strict=True)
+    except (OSError, RuntimeError, ValueError):  # missing, a loop, a NUL byte
+        return None
+    if real.is_relative_to(top) and real.is_file():
+        return real
+    return None
+
+
+def track_unreadable(directory: Path, name: str) -> str:
+    """Why ``track_path`` gave None for ``name``: for a track's warning."""
+    if (directory / name).exists():
+        return "file lies outside the recording: refused"
+    return "file missing"
+
+
 def write_manifest(directory: Path, manifest: Manifest) -> None:
     """Atomically replace the manifest (a crash leaves the old one or the new one)."""
     directory.mkdir(parents=True, exist_ok=True)

@@ -268,11 +268,14 @@ def render_review(
     opener: Opener = open_input or (lambda p: str(p))
     warnings: list[str] = []
     spans: dict[str, tuple[int, int]] = {}
+    paths: dict[str, Path] = {}
     for info in manifest.tracks:
-        path = session_dir / info.file
-        if not path.exists():
-            warnings.append(f"track {info.id} ({info.side} {info.source}): file missing")
+        found = layout.track_path(session_dir, info.file)
+        if found is None:
+            why = layout.track_unreadable(session_dir, info.file)
+            warnings.append(f"track {info.id} ({info.side} {info.source}): {why}")
             continue
+        path = paths[info.id] = found
         span = _span(path, opener)
         if span is None:
             warnings.append(f"track {info.id} ({info.side} {info.source}): nothing readable")
@@ -292,9 +295,9 @@ def render_review(
             continue
         try:
             if info.kind == "video":
-                video.append(_VideoLane(info, session_dir / info.file, opener, warnings))
+                video.append(_VideoLane(info, paths[info.id], opener, warnings))
             else:
-                audio.append(_AudioLane(info, session_dir / info.file, opener, warnings))
+                audio.append(_AudioLane(info, paths[info.id], opener, warnings))
         except (av.FFmpegError, OSError, ValueError) as exc:
             warnings.append(f"track {info.id}: cannot open: {exc}")
     names = {

@@ -75,8 +75,11 @@ class SessionRecording:
         kind: str,
         codec: str,
         on_need_keyframe: Callable[[], None] | None = None,
+        on_failed: Callable[[str, str], None] | None = None,
     ) -> tuple[TrackInfo, TrackRecorder]:
-        """Start a file for a new track (its writer thread starts at once; never blocks)."""
+        """Start a file for a new track (its writer thread starts at once; never blocks).
+
+        ``on_failed(code, message)``: the file could not be written (writer thread)."""
         track_id = layout.new_track_id()
         sealed = self._kek is not None
         info = TrackInfo(
@@ -98,6 +101,7 @@ class SessionRecording:
             max_queue=self._queue_frames,
             cluster_ms=self._cluster_ms,
             on_need_keyframe=on_need_keyframe,
+            on_failed=on_failed,
             kek=self._kek,
         )
         if self.paused:
@@ -157,7 +161,7 @@ class SessionRecording:
         if info is None:
             return
         _copy_stats(info, stats)
-        info.state = "complete"
+        info.state = "interrupted" if stats.error else "complete"  # cut short: it plays
         self._version += 1
 
     def detach_all(self) -> dict[str, TrackRecorder]:

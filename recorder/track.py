@@ -13,6 +13,10 @@ flushes to the file whenever a cluster ends. It builds each cluster in memory, s
 are kept short (``cluster_ms``, 250 ms): a process killed mid-recording leaves a file that
 plays up to its last complete cluster, at most about a quarter of a second before the kill.
 
+A file that cannot be written (a full disk: ``disk_full``; any other error:
+``write_failed``) stops taking frames, keeps what it holds (up to its last complete
+cluster), and reports the failure once through ``on_failed`` from the writer thread.
+
 Timestamps: each track starts at the session-clock time its first frame arrived, and
 then follows the sender's RTP clock, so tracks of different participants line up and a
 paused span leaves a gap of the right length.
@@ -23,6 +27,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import ctypes
+import errno
 import logging
 import threading
 import time
@@ -82,6 +87,12 @@ def vp8_size(data: bytes) -> tuple[int, int] | None:
 
 
 WRITE_INTERVAL_S = 0.02
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def failure_code(exc: BaseException) -> str:
+    """The stable code of a write failure: ``disk_full`` or ``write_failed``."""
+    return "disk_full" if getattr(exc, "errno", None) in _DISK_FULL else "write_failed"
 
 
 class _Writer:
@@ -114,13 +125,22 @@ class _Writer:
             # with nothing to write the thread sleeps until a recorder arrives
             self._wake.wait(self.interval_s if busy else None)
             self._wake.clear()
-            with self._lock:
-                recs = list(self._recorders)
-                busy = bool(recs)
-            for rec in recs:
-                if rec._drain():
-                    with self._lock:
-                        self._recorders.remove(rec)
+            busy = self._drain_all()
+
+    def _drain_all(self) -> bool:
+        """One round over the recorders; False if there were none.
+
+        A function of its own: locals left in ``_run`` (the last recorder drained) kept that
+        recorder, and through its keyframe callback the closed peer connection it recorded,
+        alive while the thread slept, until another recording came along.
+        """
+        with self._lock:
+            recs = list(self._recorders)
+        for rec in recs:
+            if rec._drain():
+                with self._lock:
+                    self._recorders.remove(rec)
+        return bool(recs)
 
 
 _WRITER = _Writer()
@@ -147,8 +167,11 @@ class TrackRecorder:
         max_queue: int = 256,
         cluster_ms: int = 250,
         on_need_keyframe: Callable[[], None] | None = None,
+        on_failed: Callable[[str, str], None] | None = None,
         kek: bytes | None = None,
     ) -> None:
+        """``on_failed(code, message)`` is called once, from the writer thread, when the
+        file cannot be written (see :func:`failure_code`)."""
         if codec.upper() not in _CODECS:
             raise ValueError(f"cannot record {codec}: only VP8 and Opus")
         self.path = path
@@ -161,6 +184,7 @@ class TrackRecorder:
         self._kek = kek
         self._need_keyframe = kind == "video"
         self._on_need_keyframe = on_need_keyframe
+        self._on_failed = on_failed
         self._max_queue = max_queue
         self._pending: collections.deque[Frame] = collections.deque()
         self._closing = False
@@ -182,7 +206,7 @@ class TrackRecorder:
         ``lost``: frames before this one were lost on the way, so a video delta frame
         cannot be decoded; the track skips to the next keyframe, and asks for one.
         """
-        if self.paused or self._closing:
+        if self.paused or self._closing or self._failed:
             return False
         if lost and self.kind == "video" and not keyframe and not self._need_keyframe:
             self._need_keyframe = True
@@ -244,7 +268,12 @@ class TrackRecorder:
             except Exception as exc:  # a full disk or a bad frame must not stop the others
                 self._failed = True
                 self.stats.error = f"{type(exc).__name__}: {exc}"
-                log.exception("recording %s failed", self.path)
+                log.error("recording %s failed: %s", self.path, self.stats.error)
+                if self._on_failed is not None:
+                    try:
+                        self._on_failed(failure_code(exc), self.stats.error)
+                    except Exception:  # the callback must not stop the writer thread
+                        log.exception("recording failure report failed")
         if not closing:
             return False
         self._finish()

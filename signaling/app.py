@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import math
 import secrets
+import time
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import jinja2
+import structlog
 from aiohttp import web
 
 import web as web_assets
@@ -22,14 +27,17 @@ from signaling import (
     recording_api,
     review_api,
 )
-from signaling.archive import Archive
+from signaling.abuse import AddressLimits
+from signaling.archive import open_archive
 from signaling.cluster import Cluster
 from signaling.cobrowse import CobrowseService
 from signaling.config import Config
+from signaling.connection import UNAVAILABLE_MESSAGE
 from signaling.desk import Desk
 from signaling.errors import LivedeskError
-from signaling.headers import CSP
+from signaling.headers import CSP, HSTS, PERMISSIONS_POLICY, served_over_https
 from signaling.keys import (
+    ADDRESS_LIMITS,
     ARCHIVE,
     CLUSTER,
     COBROWSE,
@@ -43,17 +51,20 @@ from signaling.keys import (
     RECORDING,
     RECORDING_JOBS,
     SECRET,
+    SHUTDOWN_PROBLEMS,
     STORE,
     TEMPLATES,
 )
 from signaling.looplag import LoopLag
 from signaling.media import MediaService
-from signaling.metrics import Metrics
+from signaling.metrics import Metrics, add_process_gauges
 from signaling.node import Node
 from signaling.recording import RecordingService, load_recording_key
 from signaling.recording_jobs import RecordingJobs
 from signaling.store import open_store
 from signaling.ws import ws_handler
+
+log = structlog.get_logger("livedesk.app")
 
 STATUS_BY_CODE = {
     "bad_json": 400,
@@ -79,6 +90,7 @@ STATUS_BY_CODE = {
     "capacity": 409,
     "conflict": 409,
     "rate_limited": 429,
+    "method_not_allowed": 405,
     "unavailable": 503,
     "internal": 500,
 }
@@ -98,8 +110,15 @@ def load_secret(cfg: Config) -> bytes:
 
 def error_response(exc: LivedeskError) -> web.Response:
     status = STATUS_BY_CODE.get(exc.code, 400)
-    headers = {"Retry-After": "5"} if status in (429, 503) else None
-    err: dict[str, str] = {"code": exc.code, "message": exc.message}
+    retry = getattr(exc, "retry_after_s", None)
+    wait = str(max(1, math.ceil(retry))) if retry is not None else "5"
+    headers = {"Retry-After": wait} if status in (429, 503) else None
+    message = exc.message
+    if exc.code == "unavailable":
+        # what failed inside (a Redis or database address) is for the log, not the client
+        log.warning("request refused: unavailable", detail=exc.message)
+        message = UNAVAILABLE_MESSAGE
+    err: dict[str, str] = {"code": exc.code, "message": message}
     reason = getattr(exc, "reason", None)
     if reason:
         err["reason"] = reason
@@ -116,17 +135,42 @@ async def errors_and_headers(
         resp = await handler(request)
     except LivedeskError as exc:
         resp = error_response(exc)
+    except web.HTTPException as exc:
+        # aiohttp's own answers (no such route, wrong method, body too big, redirects):
+        # under /api/ a JSON error with a stable code, elsewhere as they are; both secured
+        if not (request.path.startswith("/api/") and exc.status >= 400):
+            _secure(exc, request)
+            raise
+        resp = _api_error(exc)
     if request.path.startswith("/api/entry/"):
         entry = request.app[CONFIG].entries.get(request.match_info.get("entry", ""))
         if entry is not None and not resp.prepared:
             entry_api.cors(request, resp, entry.site_origins)  # errors readable cross-site too
     if not resp.prepared:
-        resp.headers.setdefault("Content-Security-Policy", CSP)
-        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        resp.headers.setdefault("X-Frame-Options", "DENY")
-        resp.headers.setdefault("Cache-Control", "no-store")
+        _secure(resp, request)
     return resp
+
+
+def _secure(resp: web.StreamResponse, request: web.Request) -> None:
+    resp.headers.setdefault("Content-Security-Policy", CSP)
+    resp.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+    if served_over_https(request.app[CONFIG]):
+        resp.headers.setdefault("Strict-Transport-Security", HSTS)
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    resp.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    resp.headers.setdefault("X-Frame-Options", "DENY")
+    resp.headers.setdefault("Cache-Control", "no-store")
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 429: "rate_limited"}
+
+
+def _api_error(exc: web.HTTPException) -> web.Response:
+    code = _HTTP_CODES.get(exc.status, "bad_message")
+    message = exc.text if exc.status == 413 and exc.text else exc.reason.lower()
+    headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+    body = {"error": {"code": code, "message": message}}
+    return web.json_response(body, status=exc.status, headers=headers)
 
 
 def create_app(
@@ -142,6 +186,14 @@ def create_app(
     app[SECRET] = secret if secret is not None else load_secret(cfg)
     app[LINK_KEYS] = link_api.link_keys(cfg, app[SECRET])
     app[METRICS] = Metrics()
+    app[SHUTDOWN_PROBLEMS] = []
+    add_process_gauges(app[METRICS])
+    app[ADDRESS_LIMITS] = AddressLimits(
+        attempts_per_s=cfg.limits.attempts_per_ip_per_s,
+        attempt_burst=cfg.limits.attempt_burst_per_ip,
+        sockets=cfg.limits.ws_per_ip,
+        now=time.monotonic(),
+    )
     app[TEMPLATES] = jinja2.Environment(
         loader=jinja2.FileSystemLoader(web_assets.TEMPLATES),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
@@ -192,8 +244,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     metrics = app[METRICS]
     store = open_store(cfg.store.redis_url, key_prefix=cfg.store.key_prefix)
     await store.start()
-    archive = Archive(cfg.archive_path)
-    await archive.start()
+    archive = open_archive(cfg)
+    try:
+        await archive.start()
+    except BaseException:
+        await store.close()
+        raise
     desk = Desk(cfg, store, archive, metrics, secret=app[SECRET])
     node = Node(desk)
     app[STORE], app[ARCHIVE], app[DESK], app[NODE] = store, archive, desk, node
@@ -214,29 +270,63 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     await recording.start()
     cobrowse = app[COBROWSE] = node.cobrowse = CobrowseService(desk, cfg, kek=kek)
     await cobrowse.start()
-    jobs = app[RECORDING_JOBS] = RecordingJobs(recording)
-    await jobs.start()
     base = cfg.server.public_url or f"http://{cfg.server.host}:{cfg.server.port}"
     cluster = app[CLUSTER] = node.cluster = desk.cluster = Cluster(
-        desk, node, cfg.cluster, url=base
+        desk, node, cfg.cluster, url=base, secret=app[SECRET]
+    )
+    jobs = app[RECORDING_JOBS] = RecordingJobs(
+        recording, node_id=cluster.id, settling=cluster.settling
     )
     cluster.recordings = jobs
     await cluster.start()
+    await jobs.start()
     await node.start()
     await desk.start()
     try:
         yield
     finally:
-        await lag.close()
-        await jobs.close()
-        await cobrowse.close()
-        await recording.close()
-        await media.close()
-        await node.close()
-        await desk.close()
-        await cluster.close()
-        await archive.close()
-        await store.close()
+        steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            ("loop lag probe", lag.close),
+            ("recording jobs", jobs.close),
+            ("co-browse", cobrowse.close),
+            ("recording", recording.close),
+            ("media", media.close),
+            ("node", node.close),
+            ("desk", desk.close),
+            ("cluster", cluster.close),
+            ("archive", archive.close),
+            ("store", store.close),
+        ]
+        app[SHUTDOWN_PROBLEMS].extend(await close_all(steps, SHUTDOWN_STEP_S))
+
+
+SHUTDOWN_STEP_S = 30.0
+"""How long one part may take to close before shutdown gives up on it and goes on."""
+
+
+async def close_all(
+    steps: list[tuple[str, Callable[[], Awaitable[None]]]], limit_s: float
+) -> list[str]:
+    """Close each part in order, every one of them even when an earlier one fails or
+    hangs: a part that raises is logged, one that takes over ``limit_s`` is logged with
+    where it was stuck and cancelled. Returns what went wrong, one line per part."""
+    problems: list[str] = []
+    for name, close in steps:
+        task = asyncio.ensure_future(close())
+        done, _ = await asyncio.wait([task], timeout=limit_s)
+        if not done:
+            frames = task.get_stack()
+            where = traceback.format_stack(frames[-1], limit=1)[0].strip() if frames else "?"
+            log.error("shutdown step hung", step=name, limit_s=limit_s, where=where)
+            problems.append(f"{name}: did not close in {limit_s:g} s, stuck at {where}")
+            task.cancel()
+            await asyncio.wait([task], timeout=1.0)
+            continue
+        exc = task.exception()
+        if exc is not None:
+            log.error("shutdown step failed", step=name, exc_info=exc)
+            problems.append(f"{name}: {type(exc).__name__}: {exc}")
+    return problems
 
 
 __all__ = ["__version__", "create_app"]

@@ -1,25 +1,23 @@
 """The audit log: who was let in or refused, and which personal links were issued and used.
 
 Rows live in the archive (tables ``audit`` and ``links``, migration 2). Writes
-go through the archive's writer thread (``Archive.execute_later``), so callers
-on the event loop never wait on disk and ``await archive.flush()`` covers them;
-reads run in the default executor. A link token is a bearer credential: only
-its claims are recorded, never the token itself.
+go through the archive's writer (``Archive.execute_later``), so callers on the
+event loop never wait on the database and ``await archive.flush()`` covers them.
+A link token is a bearer credential: only its claims are recorded, never the
+token itself.
 
-The ``query_*`` functions are the synchronous reads, for the CLI (with
-``archive.connect``); the async ones wrap them for the server.
+The ``query_*`` reads take any ``Db`` (the archive, or a transaction).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from typing import Any
 
 import msgspec
 
-from signaling.archive import Archive
+from signaling.archive import Archive, Db
 from signaling.links import LinkClaims
 
 LINK_ISSUED = "link.issued"
@@ -31,8 +29,10 @@ FALLBACK_MESSAGE = "fallback.message"
 RECORDING_CONSENT = "recording.consent"  # reason: requested, consented, declined
 RECORDING_ACCESS = "recording.access"  # who fetched which recording file
 RECORDING_EXPIRED = "recording.expired"  # media deleted past retention
-RECORDING_INTERRUPTED = "recording.interrupted"  # found unfinished at start-up
+RECORDING_INTERRUPTED = "recording.interrupted"  # found unfinished at start-up, or disk_full
 JOB_CANCELLED = "job.cancelled"  # a reviewer cancelled a render or transcription job
+JOB_REQUEUED = "job.requeued"  # a job's worker (its node) is gone or crashed: it runs again
+LOGIN_REFUSED = "login.refused"  # reason: credentials, or backoff (too many failures)
 
 KINDS: frozenset[str] = frozenset(
     {
@@ -47,6 +47,8 @@ KINDS: frozenset[str] = frozenset(
         RECORDING_EXPIRED,
         RECORDING_INTERRUPTED,
         JOB_CANCELLED,
+        JOB_REQUEUED,
+        LOGIN_REFUSED,
     }
 )
 
@@ -123,8 +125,9 @@ def note_link_issued(
     """Record a newly minted link (``links.issue`` returns its claims) and audit it."""
     issued_at = float(claims.iat) if at is None else float(at)
     archive.execute_later(
-        "INSERT OR IGNORE INTO links (jti, entry, sub, tier, case_id, kid, issued_at,"
-        " expires_at, issued_by, used_at) VALUES (?,?,?,?,?,?,?,?,?,NULL)",
+        "INSERT INTO links (jti, entry, sub, tier, case_id, kid, issued_at,"
+        " expires_at, issued_by, used_at) VALUES (?,?,?,?,?,?,?,?,?,NULL)"
+        " ON CONFLICT DO NOTHING",
         (
             claims.jti,
             claims.entry,
@@ -206,29 +209,29 @@ def _detail_json(detail: dict[str, Any] | None) -> str:
 
 async def recent(archive: Archive, kind: str | None = None, limit: int = 100) -> list[AuditRecord]:
     """The newest audit rows (of one kind, if given), newest first."""
-    return await archive.run(lambda db: query_recent(db, kind, limit))
+    return await query_recent(archive, kind, limit)
 
 
 async def links_issued(
     archive: Archive, *, entry: str | None = None, limit: int = 100
 ) -> list[LinkRecord]:
     """The most recently issued personal links (for one entry, if given), newest first."""
-    return await archive.run(lambda db: query_links(db, entry=entry, limit=limit))
+    return await query_links(archive, entry=entry, limit=limit)
 
 
-def query_recent(db: sqlite3.Connection, kind: str | None, limit: int = 100) -> list[AuditRecord]:
+async def query_recent(db: Db, kind: str | None, limit: int = 100) -> list[AuditRecord]:
     n = _limit(limit)
     cols = "id, at, kind, entry, session_id, actor, reason, detail"
     if kind is None:
-        rows = db.execute(
+        rows = await db.fetch(
             f"SELECT {cols} FROM audit ORDER BY at DESC, id DESC LIMIT ?",  # noqa: S608 - constant
             (n,),
-        ).fetchall()
+        )
     else:
-        rows = db.execute(
+        rows = await db.fetch(
             f"SELECT {cols} FROM audit WHERE kind=? ORDER BY at DESC, id DESC LIMIT ?",  # noqa: S608
             (kind, n),
-        ).fetchall()
+        )
     return [
         AuditRecord(
             id=r[0],
@@ -244,21 +247,19 @@ def query_recent(db: sqlite3.Connection, kind: str | None, limit: int = 100) -> 
     ]
 
 
-def query_links(
-    db: sqlite3.Connection, *, entry: str | None = None, limit: int = 100
-) -> list[LinkRecord]:
+async def query_links(db: Db, *, entry: str | None = None, limit: int = 100) -> list[LinkRecord]:
     n = _limit(limit)
     cols = "jti, entry, sub, tier, case_id, kid, issued_at, expires_at, issued_by, used_at"
     if entry is None:
-        rows = db.execute(
+        rows = await db.fetch(
             f"SELECT {cols} FROM links ORDER BY issued_at DESC, jti LIMIT ?",  # noqa: S608
             (n,),
-        ).fetchall()
+        )
     else:
-        rows = db.execute(
+        rows = await db.fetch(
             f"SELECT {cols} FROM links WHERE entry=? ORDER BY issued_at DESC, jti LIMIT ?",  # noqa: S608
             (entry, n),
-        ).fetchall()
+        )
     return [
         LinkRecord(
             jti=r[0],

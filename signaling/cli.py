@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from signaling import __version__, archive, auth, config
 from signaling.errors import ConfigError
 
@@ -48,10 +50,10 @@ def ensure_demo_users(cfg: config.Config) -> str:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(password + "\n")
         path.chmod(0o600)
-    db = archive.connect(cfg.archive_path)
-    try:
+
+    async def create(db: archive.Archive) -> None:
         for username, name, role in DEMO_USERS:
-            if archive.get_user(db, username) is None:
+            if await db.get_user(username) is None:
                 user = archive.User(
                     username=username,
                     display_name=name,
@@ -61,10 +63,15 @@ def ensure_demo_users(cfg: config.Config) -> str:
                     capacity=cfg.routing.default_capacity,
                     password_hash=auth.hash_password(password),
                 )
-                archive.put_user(db, user, now=time.time())
-    finally:
-        db.close()
+                await db.put_user(user, now=time.time())
+
+    archive.blocking(cfg, create)
     return password
+
+
+async def _migrated(db: archive.Archive) -> int:
+    """Nothing: opening the archive applied its migrations."""
+    return await db.schema_version()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -91,8 +98,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if os.environ.get(WORKER_ENV) is None:
         # the supervisor (or a single node) prepares what workers would race for
         load_secret(cfg)
-        db = archive.connect(cfg.archive_path)
-        db.close()
+        archive.blocking(cfg, _migrated)
         _print_banner(cfg, base, workers)
     if workers > 1:
         return Supervisor(cfg, worker_argv(args), workers).run()
@@ -141,11 +147,23 @@ async def _on_sigint(app: Any) -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGINT, interrupted)
 
 
+def _archive_label(cfg: config.Config) -> str:
+    return config.redact_url(cfg.archive.url) if cfg.archive.url else str(cfg.archive_path)
+
+
+def args_archive(args: argparse.Namespace) -> str:
+    """Where the archive of this command's configuration is (for an error message)."""
+    try:
+        return _archive_label(_load(args))
+    except ConfigError:
+        return "?"
+
+
 def _print_banner(cfg: config.Config, base: str, workers: int) -> None:
     store = "redis" if cfg.store.redis_url else "memory"
     nodes = f", {workers} workers" if workers > 1 else ""
     lines = [
-        f"livedesk {__version__} on {base}  (store: {store}, archive: {cfg.archive_path}{nodes})"
+        f"livedesk {__version__} on {base}  (store: {store}, archive: {_archive_label(cfg)}{nodes})"
     ]
     for entry in cfg.entries:
         lines.append(f"  customer page : {base}/l/{entry}")
@@ -214,17 +232,33 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         capacity=args.capacity or cfg.routing.default_capacity,
         password_hash=auth.hash_password(password),
     )
-    db = archive.connect(cfg.archive_path)
-    try:
-        existed = archive.get_user(db, args.name) is not None
-        archive.put_user(db, user, now=time.time())
-    finally:
-        db.close()
+    created = archive.blocking(cfg, lambda db: db.put_user(user, now=time.time()))
+    existed = not created
     print(
         f"{'updated' if existed else 'added'} {args.role} {args.name}"
         f" (skills: {','.join(user.skills) or '-'}, tiers: {','.join(user.tiers) or 'all'},"
         f" capacity: {user.capacity})"
     )
+    return 0
+
+
+def cmd_user_disable(args: argparse.Namespace) -> int:
+    """Disable (or, with ``enable``, re-enable) a staff account: a disabled one cannot
+    log in, and its open consoles close within ``auth.recheck_s``."""
+    cfg = _load(args)
+    disabled = args.user_command == "disable"
+
+    async def change(db: archive.Archive) -> bool:
+        user = await db.get_user(args.name)
+        if user is None:
+            return False
+        await db.put_user(msgspec.structs.replace(user, disabled=disabled), now=time.time())
+        return True
+
+    if not archive.blocking(cfg, change):
+        print(f"error: no staff user {args.name!r}", file=sys.stderr)
+        return 2
+    print(f"{'disabled' if disabled else 'enabled'} {args.name}")
     return 0
 
 
@@ -247,6 +281,54 @@ def cmd_token_customer(args: argparse.Namespace) -> int:
             issuer=ct.issuer,
             algorithm=ct.algorithm,
         )
+    )
+    return 0
+
+
+def cmd_archive_copy(args: argparse.Namespace) -> int:
+    """Move one node's SQLite archive into the PostgreSQL archive several nodes share."""
+    from pathlib import Path
+
+    from signaling.archive.copy import CopyRefused, copy_archive
+    from signaling.archive.postgres import PostgresArchive
+
+    cfg = _load(args)
+    source_path = Path(args.source).expanduser() if args.source else cfg.archive_path
+    if not source_path.exists():
+        print(f"archive copy: no SQLite archive at {source_path}", file=sys.stderr)
+        return 2
+    if not args.to.startswith(("postgresql://", "postgres://")):
+        print("archive copy: --to must be a postgresql:// URL", file=sys.stderr)
+        return 2
+    where = config.redact_url(args.to)
+    started = time.monotonic()
+    shown: dict[str, int] = {}
+
+    def progress(table: str, done: int, total: int) -> None:
+        pct = f"{done * 100 // total}%" if total else "-"
+        if shown.get(table) != done:
+            shown[table] = done
+            print(f"  {table}: {done}/{total} ({pct})", file=sys.stderr, flush=True)
+
+    async def run(source: archive.Archive) -> dict[str, int]:
+        target = PostgresArchive(args.to)
+        await target.start()
+        try:
+            return await copy_archive(source, target, chunk=args.chunk, progress=progress)
+        finally:
+            await target.close()
+
+    print(f"copying {source_path} into {where}", file=sys.stderr)
+    try:
+        copied = archive.blocking(config.from_dict({"archive": {"path": str(source_path)}}), run)
+    except CopyRefused as exc:
+        print(f"archive copy refused: {exc.message}", file=sys.stderr)
+        return 1
+    rows = sum(copied.values())
+    print(
+        f"copied {rows} rows in {time.monotonic() - started:.1f} s "
+        f"({', '.join(f'{k} {v}' for k, v in copied.items() if v)}); set archive.url"
+        " (LIVEDESK_DATABASE_URL) on every node to use it"
     )
     return 0
 
@@ -304,6 +386,26 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--capacity", type=int, choices=range(1, 101), metavar="1-100")
     add.add_argument("--password", help="else LIVEDESK_NEW_PASSWORD, stdin or a prompt")
     add.set_defaults(fn=cmd_user_add)
+    for verb, text in (
+        ("disable", "disable a staff user: no login, open consoles close"),
+        ("enable", "enable a disabled staff user again"),
+    ):
+        toggle = user.add_parser(verb, help=text)
+        common(toggle)
+        toggle.add_argument("name")
+        toggle.set_defaults(fn=cmd_user_disable)
+
+    arch = sub.add_parser("archive", help="the archive").add_subparsers(
+        dest="archive_command", required=True
+    )
+    copy = arch.add_parser(
+        "copy", help="copy this configuration's SQLite archive into an empty PostgreSQL one"
+    )
+    common(copy)
+    copy.add_argument("--from", dest="source", help="a SQLite file (default: archive.path)")
+    copy.add_argument("--to", required=True, help="postgresql://user@host:5432/db")
+    copy.add_argument("--chunk", type=int, default=2000, help=argparse.SUPPRESS)
+    copy.set_defaults(fn=cmd_archive_copy)
 
     token = sub.add_parser("token", help="mint tokens").add_subparsers(
         dest="token_command", required=True
@@ -328,6 +430,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    except archive.ArchiveError as exc:
+        where = args_archive(args)
+        print(f"archive error ({where}): {exc.message}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -138,6 +138,12 @@ class _Client:
             if not fut.done():  # a request that timed out or was cancelled has no reader
                 fut.set_result(msg)
             return
+        if msg.get("type") == "session.resync":
+            # the server renumbered this session's log after ``from_seq`` (a store outage):
+            # what we hold after it goes, and it is sent again
+            sid, base = msg["session"], int(msg["from_seq"])
+            self.events[sid] = [e for e in self.events.get(sid, []) if e["seq"] <= base]
+            self.last_seq[sid] = min(self.last_seq.get(sid, 0), base)
         if msg.get("type") == "event":
             sid, seq = msg["session"], msg["seq"]
             if seq <= self.last_seq.get(sid, 0):

@@ -105,14 +105,22 @@ class MediaClient:
         return reply
 
     async def close(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+        watcher = self._watcher
+        if watcher is not None:
+            # Python 3.11's asyncio.wait_for swallows a cancel that lands just as the
+            # message it waited for arrives; the loop then waits again, for ever, and a
+            # single cancel-and-await hung here (bench/media_cycles.py saw it)
+            while not watcher.done():
+                watcher.cancel()
+                await asyncio.wait({watcher}, timeout=0.5)
+            if not watcher.cancelled():
+                watcher.exception()  # retrieved: it ended with the socket, nothing to report
         for s in self.sending.values():
             s.track.stop()
         if self.pc is not None:
-            await self.pc.close()
+            # aiortc's close can wait for ever on a sender that never started
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.pc.close(), 5.0)
 
     async def wait_connected(self, *, timeout: float = 10.0) -> None:
         assert self.pc is not None
@@ -200,9 +208,35 @@ class MediaClient:
         assert self.pc is not None
         async with self._lock:
             while True:
+                await self._settle(self.pc)
                 await self._negotiate_once(self.pc)
                 if all(t.mid is not None for t in self.pc.getTransceivers()):
                     return
+
+    async def _settle(self, pc: RTCPeerConnection, *, timeout: float = 10.0) -> None:
+        """Before a renegotiation, let the first connection attempt finish.
+
+        aiortc's connect step, still waiting on the ICE and DTLS handshakes, resumes
+        partway through the next answer being applied and can look up a new transceiver
+        in the previous answer: an IndexError in a background task, and that transceiver
+        is started only by the next connect step. Renegotiating once the state has left
+        ``new``/``connecting`` keeps the two apart. A first negotiation has nothing to
+        wait for; a connection that never gets there is renegotiated anyway.
+        """
+        if self.negotiations == 0 or pc.connectionState not in ("new", "connecting"):
+            return
+        settled = asyncio.Event()
+
+        def changed() -> None:
+            if pc.connectionState not in ("new", "connecting"):
+                settled.set()
+
+        pc.on("connectionstatechange", changed)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(settled.wait(), timeout)
+        finally:
+            pc.remove_listener("connectionstatechange", changed)
 
     async def _negotiate_once(self, pc: RTCPeerConnection) -> None:
         offer = await pc.createOffer()

@@ -17,6 +17,14 @@ queue and presence through the store; what cannot be shared is held by one node:
   which it learns from the session topic (``Envelope.origin``).
 - **Registry.** Each heartbeat publishes the node's load and the staff connected to it;
   presence of an agent lasts as long as some live node lists them.
+- **Degraded mode.** While the store is unreachable, nodes reach each other over the peer
+  link (signaling/peerlink.py) instead of pub/sub: forwarded media messages and their
+  replies still travel, and a chat message (or a media or recording note) for a session
+  is applied by the session's owner on its own copy of the session, numbered after the
+  last ``seq`` it knew, delivered to every node's sockets over the link, archived, and
+  kept in a journal that the owner writes to the store, with the same numbers, as soon
+  as the store is back. Everything else (new sessions, routing, transfers) waits for
+  the store and says ``unavailable`` (503) meanwhile.
 
 With the memory store there is one node and all of this is local.
 """
@@ -26,9 +34,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import secrets
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -39,10 +49,18 @@ from signaling import interaction as ix
 from signaling.archive import User
 from signaling.auth import Participant
 from signaling.connection import Connection
-from signaling.errors import LivedeskError, StoreError
-from signaling.interaction import SessionState
+from signaling.errors import InteractionError, LivedeskError, StoreError
+from signaling.interaction import Actor, Interaction, SessionState
+from signaling.outage import OutageLog
+from signaling.peerlink import LinkRefused, PeerLink
 from signaling.routing import Presence
-from signaling.store.base import NodeInfo, StoredEvent, decode_envelope, node_topic, session_topic
+from signaling.store.base import (
+    NodeInfo,
+    StoredEvent,
+    decode_envelope,
+    node_topic,
+    session_topic,
+)
 
 if TYPE_CHECKING:
     from signaling.config import ClusterConfig
@@ -59,6 +77,15 @@ PROXY_IDLE_S = 600.0
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(dict[str, Any]).decode
+_decode_command = msgspec.json.Decoder(ix.Command).decode
+OWNER_CACHE_S = 1.0
+"""How long a looked-up owner of another node's session is taken as still true."""
+SETTLE_LEASES = 2
+"""After a store outage, how many leases nodes defer to last owners and reap no one."""
+OWNER_CACHE_MAX = 20_000
+FAN_OUT_TIMEOUT_S = 1.0
+PEER_DOWN_S = 5.0
+"""A peer whose link did not answer is left out of fan-outs this long."""
 
 
 def default_node_id() -> str:
@@ -75,6 +102,7 @@ class Cluster:
         settings: ClusterConfig,
         *,
         url: str = "",
+        secret: bytes = b"",
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.desk = desk
@@ -95,13 +123,32 @@ class Cluster:
         self._beat_task: asyncio.Task[None] | None = None
         self.recordings: RecordingJobs | None = None
         """Marks a dead node's recordings interrupted (wired by the app)."""
-        self._steady_since = clock()
-        """When heartbeats last started succeeding: no reaping until a lease has passed."""
+        self._steady_since = clock() - SETTLE_LEASES * settings.lease_s
+        """When heartbeats last started succeeding after a store outage: no reaping (and
+        claims defer to last owners) until a lease has passed."""
         self._tasks: set[asyncio.Future[Any]] = set()
+        self.owners: dict[str, str] = {}
+        """The owner of each session this node looked up (for when the store is away)."""
+        self.outage = OutageLog(self)
+        """Copies of the sessions owned here, and their journals while the store is away."""
+        self._peer_down: dict[str, float] = {}
+        self._placed: Counter[str] = Counter()
+        """Sessions placed on each other node since the last heartbeat."""
+        self._owner_seen: dict[str, float] = {}
+        self.link = PeerLink(
+            self.id,
+            secret or secrets.token_bytes(32),
+            self._on_link,
+            host=settings.link_host or "127.0.0.1",
+            port=settings.link_port,
+            advertise=settings.link_advertise,
+        )
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         self.store.origin = self.id
+        self.store.on_resubscribed.append(self._catch_up)
+        await self.link.start()
         await self.store.subscribe(node_topic(self.id), self._on_bus)
         await self.beat()
         self._beat_task = asyncio.create_task(self._beat_forever(), name="cluster-heartbeat")
@@ -125,6 +172,8 @@ class Cluster:
             for sid in list(self.owned):
                 await self.store.release_session(sid, self.id)
             await self.store.forget_node(self.id)
+        await self.outage.close()
+        await self.link.close()
         self.owned.clear()
 
     def _spawn(self, coro: Any) -> None:
@@ -147,6 +196,7 @@ class Cluster:
             connections=len(self.node.connections),
             draining=self.draining,
             staff=tuple(staff),
+            link=self.link.url,
         )
 
     async def beat(self) -> None:
@@ -161,6 +211,7 @@ class Cluster:
             if sid not in self.owned:
                 await self._adopt(sid)
         self.peers = await self.store.list_nodes()
+        self._placed.clear()
 
     async def _beat_forever(self) -> None:
         failing = False
@@ -174,8 +225,12 @@ class Cluster:
                     failing = False
                     self._steady_since = self.clock()
                     log.info("heartbeat restored")
+                with contextlib.suppress(StoreError):
+                    await self.outage.replay()
                 await self.reap()
             except StoreError as exc:
+                if not failing:
+                    self._steady_since = self.clock()  # a lease of grace starts at recovery
                 failing = True
                 log.warning("heartbeat failed", error=exc.message)
             except Exception:  # the heartbeat must outlive any one bad pass
@@ -193,7 +248,16 @@ class Cluster:
             live.append(self.info())
         if not live:
             return self.id
-        return min(live, key=lambda n: (n.load, n.id)).id
+
+        def load(n: NodeInfo) -> tuple[int, int, int, float]:
+            rooms, sessions, conns = n.load
+            # the others' figures are from their last heartbeat: count what this node
+            # placed on them since, and break ties at random, so a burst of new sessions
+            # within one heartbeat spreads instead of piling on one node
+            placed = 0 if n.id == self.id else self._placed[n.id]
+            return (rooms, sessions + placed, conns, random.random())
+
+        return min(live, key=load).id
 
     async def place(self, session_id: str) -> str:
         """Give a new session an owner: the least-loaded node. Returns the owner's id."""
@@ -202,22 +266,69 @@ class Cluster:
         if owner == self.id:
             await self._adopt(session_id)
         else:
-            await self.store.publish(node_topic(owner), _encode({"k": "own", "s": session_id}))
+            self._placed[owner] += 1
+            self._know_owner(session_id, owner)
+            await self._send(owner, {"k": "own", "s": session_id})
         log.info("session placed", session_id=session_id, owner=owner)
         return owner
 
     async def owner_of(self, session_id: str) -> str:
-        """The node that owns the session; a session nobody holds is claimed here."""
+        """The node that owns the session; a session nobody holds is claimed here.
+
+        While the store is away, the owner last looked up (it still holds the media).
+        Within a lease of the store coming back, a session whose lease lapsed meanwhile
+        is left to its last owner, which takes it again at its next heartbeat.
+        """
         if session_id in self.owned:
             return self.id
-        owner = await self.store.session_owner(session_id)
-        if owner is None:
-            owner = await self.store.claim_session(session_id, self.id, self.settings.lease_s)
-            if owner == self.id:
-                log.info("unowned session claimed", session_id=session_id)
+        known = self.owners.get(session_id)
+        seen = self._owner_seen.get(session_id, 0.0)
+        if known is not None and time.monotonic() - seen < OWNER_CACHE_S:
+            return known  # asked for every forwarded frame: a second-old answer will do
+        try:
+            owner = await self.store.session_owner(session_id)
+            if owner is None:
+                owner = await self.store.claim_session(
+                    session_id, self.id, self.settings.lease_s, defer=self.settling()
+                )
+                if owner == self.id:
+                    log.info("unowned session claimed", session_id=session_id)
+        except StoreError:
+            if known is None:
+                raise
+            return known
+        self._know_owner(session_id, owner)
         if owner == self.id:
             await self._adopt(session_id)
         return owner
+
+    def _catch_up(self) -> None:
+        """Pub/sub came back: refresh the copies of owned sessions (writes elsewhere were
+        not heard meanwhile)."""
+        for session_id in list(self.owned):
+            self._spawn(self._refresh_copy(session_id))
+
+    async def _refresh_copy(self, session_id: str) -> None:
+        with contextlib.suppress(LivedeskError):
+            inter = await self.store.get_session(session_id)
+            if inter is not None:
+                self.remember(inter)
+
+    def _know_owner(self, session_id: str, owner: str) -> None:
+        if len(self.owners) >= OWNER_CACHE_MAX and session_id not in self.owners:
+            # the oldest half goes: an entry is only a shortcut, the store has the truth
+            oldest = sorted(self._owner_seen, key=self._owner_seen.__getitem__)
+            for sid in oldest[: len(oldest) // 2]:
+                self.owners.pop(sid, None)
+                self._owner_seen.pop(sid, None)
+        self.owners[session_id] = owner
+        self._owner_seen[session_id] = time.monotonic()
+
+    def settling(self) -> bool:
+        """Within two leases of this node's heartbeats (re)starting to succeed: the other
+        nodes come back from an outage at their own pace (a loaded one may need more than
+        a lease to beat again), and until then only the registry says they exist."""
+        return self.clock() - self._steady_since < SETTLE_LEASES * self.settings.lease_s
 
     async def is_mine(self, session_id: str) -> bool:
         return await self.owner_of(session_id) == self.id
@@ -226,12 +337,25 @@ class Cluster:
         if session_id in self.owned:
             return
         self.owned.add(session_id)
+        self.owners[session_id] = self.id
         handler = self._session_handler(session_id)
         self._watched[session_id] = handler
         await self.store.subscribe(session_topic(session_id), handler)
+        if session_id not in self.outage.copies:
+            inter = await self.store.get_session(session_id)
+            if inter is not None:
+                self.remember(inter)
+
+    def remember(self, inter: Interaction) -> None:
+        """Keep the newest state of a session this node owns (degraded mode needs it)."""
+        if inter.id in self.owned:
+            self.outage.remember(inter)
 
     async def _disown(self, session_id: str) -> None:
         self.owned.discard(session_id)
+        self.outage.forget(session_id)
+        self.owners.pop(session_id, None)
+        self._owner_seen.pop(session_id, None)
         await self._unwatch(session_id)
 
     async def _unwatch(self, session_id: str) -> None:
@@ -255,7 +379,7 @@ class Cluster:
     # ------------------------------------------------------------ dead nodes
     async def reap(self) -> int:
         """Bury nodes whose lease lapsed (one reaper at a time); returns how many."""
-        if self.clock() - self._steady_since < self.settings.lease_s:
+        if self.settling():
             return 0
         dead = [n for n in self.peers if not n.alive and n.id != self.id]
         if not dead:
@@ -386,7 +510,10 @@ class Cluster:
                 env = decode_envelope(payload)
             except msgspec.DecodeError:
                 return
-            if env.kind != "event" or env.stored is None or env.origin == self.id:
+            if env.kind != "event" or env.stored is None:
+                return
+            self.outage.saw(session_id, env.stored.seq)
+            if env.origin == self.id:
                 return
             queue = self._hooks.get(session_id)
             if queue is None:
@@ -412,7 +539,10 @@ class Cluster:
             try:
                 inter = await self.store.get_session(session_id)
                 if inter is not None and session_id in self.owned:
+                    self.remember(inter)
                     await self.desk.run_hooks(inter, sorted(batch, key=lambda se: se.seq))
+            except StoreError as exc:
+                log.warning("owner hooks skipped", session_id=session_id, error=exc.message)
             except Exception:
                 log.exception("owner hooks failed", session_id=session_id)
 
@@ -429,24 +559,161 @@ class Cluster:
         else:  # pragma: no cover - only ready connections forward
             return
         msg = {"k": "req", "o": self.id, "c": conn.cid, "who": who, "d": data}
-        await self.store.publish(node_topic(owner), _encode(msg))
+        await self._send(owner, msg)
 
     async def connection_gone(self, conn: Connection) -> None:
         for owner in conn.forwarded_to:
             with contextlib.suppress(LivedeskError):
-                msg = {"k": "gone", "o": self.id, "c": conn.cid}
-                await self.store.publish(node_topic(owner), _encode(msg))
+                await self._send(owner, {"k": "gone", "o": self.id, "c": conn.cid})
 
     async def deliver(self, origin: str, cid: str, msg: dict[str, Any]) -> None:
-        await self.store.publish(node_topic(origin), _encode({"k": "out", "c": cid, "m": msg}))
+        await self._send(origin, {"k": "out", "c": cid, "m": msg})
+
+    async def _send(self, node_id: str, msg: dict[str, Any]) -> None:
+        """A message for another node's bus: over Redis, or over the link while it is away."""
+        try:
+            await self.store.publish(node_topic(node_id), _encode(msg))
+            return
+        except StoreError:
+            url = self._link_of(node_id)
+            if not url:
+                raise
+        try:
+            await self.link.send(url, {"k": "bus", "m": msg}, to=node_id)
+        except LinkRefused as exc:
+            raise StoreError("unavailable", f"node {node_id} unreachable: {exc}") from exc
+
+    def _link_of(self, node_id: str) -> str:
+        return next((n.link for n in self.peers if n.id == node_id and n.alive), "")
+
+    # ------------------------------------------------------------ degraded mode
+    def degradable(self, cmd: ix.Command) -> bool:
+        return self.outage.degradable(cmd)
+
+    @property
+    def journal_size(self) -> int:
+        return self.outage.size
+
+    def journaled(self, session_id: str) -> bool:
+        return self.outage.journaled(session_id)
+
+    async def replay_session(self, session_id: str) -> None:
+        await self.outage.replay_session(session_id)
+
+    async def replay(self) -> int:
+        return await self.outage.replay()
+
+    async def apply_degraded(
+        self, session_id: str, cmd: ix.Command, actor: Actor
+    ) -> tuple[Interaction, list[StoredEvent]]:
+        """Apply a chat message or note while the store is away: here if this node owns
+        the session, else on its owner over the link. StoreError('unavailable') when
+        neither can."""
+        if session_id in self.owned:
+            return await self.outage.apply(session_id, cmd, actor)
+        known = self.owners.get(session_id)
+        others = [n.id for n in self.peers if n.id not in (self.id, known)]
+        body = {
+            "k": "apply",
+            "s": session_id,
+            "a": msgspec.to_builtins(actor),
+            "c": msgspec.json.encode(cmd).decode(),
+        }
+        for node_id in ([known] if known else []) + others:
+            url = self._link_of(node_id)
+            if not url:
+                continue
+            try:
+                reply = await self.link.send(url, body, to=node_id)
+            except LinkRefused as exc:
+                log.warning("degraded apply: owner unreachable", node=node_id, error=str(exc))
+                continue
+            if not reply.get("mine"):
+                continue
+            self._know_owner(session_id, node_id)
+            if "error" in reply:
+                raise InteractionError(reply["error"]["code"], reply["error"]["message"])
+            inter = msgspec.convert(reply["inter"], Interaction)
+            stored = [msgspec.convert(s, StoredEvent) for s in reply["stored"]]
+            return inter, stored
+        raise StoreError(
+            "unavailable", "the live store is away and the session's owner is not reachable"
+        )
+
+    async def fan_out(self, topic: str, payload: bytes) -> None:
+        """Deliver a session-topic message to this node's sockets and, over the link, to
+        every other live node's (the store that would publish it is away). Peers are sent
+        to at once; one that does not answer is left out for a while."""
+        self.node.deliver_topic(topic, payload)
+        now = time.monotonic()
+        peers = [
+            p
+            for p in self.peers
+            if p.id != self.id and p.alive and p.link and self._peer_down.get(p.id, 0) <= now
+        ]
+        if not peers:
+            return
+        msg = {"k": "topic", "t": topic, "p": payload.decode()}
+        results = await asyncio.gather(
+            *(self.link.send(p.link, msg, to=p.id, timeout_s=FAN_OUT_TIMEOUT_S) for p in peers),
+            return_exceptions=True,
+        )
+        for peer, result in zip(peers, results, strict=True):
+            if isinstance(result, BaseException):
+                self._peer_down[peer.id] = time.monotonic() + PEER_DOWN_S
+                log.warning("fan-out over the link failed", node=peer.id, error=str(result))
+
+    async def _on_link(self, sender: str, msg: dict[str, Any]) -> dict[str, Any]:
+        kind = msg.get("k")
+        if kind == "bus" and isinstance(msg.get("m"), dict):
+            self._bus_message(msg["m"])
+            return {"ok": True}
+        if kind == "topic":
+            self.node.deliver_topic(str(msg.get("t", "")), str(msg.get("p", "")).encode())
+            return {"ok": True}
+        if kind == "apply":
+            return await self._link_apply(msg)
+        raise LinkRefused(f"unknown link message {kind!r}")
+
+    async def _link_apply(self, msg: dict[str, Any]) -> dict[str, Any]:
+        session_id = str(msg.get("s", ""))
+        if session_id not in self.owned:
+            return {"mine": False}
+        try:
+            actor = msgspec.convert(msg["a"], Actor)
+            cmd = _decode_command(str(msg["c"]))
+        except (KeyError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise LinkRefused(f"bad apply message: {exc}") from exc
+        if not self.degradable(cmd):
+            raise LinkRefused("only chat and notes are applied over the link")
+        try:
+            # the store first: it may answer the owner although it did not the sender
+            inter, stored = await self.desk.apply(session_id, cmd, actor)
+        except LivedeskError as exc:
+            return {"mine": True, "error": {"code": exc.code, "message": exc.message}}
+        return {
+            "mine": True,
+            "inter": msgspec.to_builtins(inter),
+            "stored": msgspec.to_builtins(stored),
+        }
+
+    async def cancel_job(self, node_id: str, job_id: int, by: str) -> bool:
+        """Ask another live node to stop a job its worker runs; False if there is none."""
+        if node_id == self.id or not any(n.alive and n.id == node_id for n in self.peers):
+            return False
+        await self._send(node_id, {"k": "cancel", "j": job_id, "by": by})
+        return True
 
     def _on_bus(self, payload: bytes) -> None:
         try:
             msg = _decode(payload)
-            kind = msg["k"]
-        except (msgspec.DecodeError, KeyError):
+        except msgspec.DecodeError:
             log.warning("undecodable bus message")
             return
+        self._bus_message(msg)
+
+    def _bus_message(self, msg: dict[str, Any]) -> None:
+        kind = msg.get("k")
         if kind == "out":
             conn = self.node.by_cid.get(str(msg.get("c")))
             if conn is not None:
@@ -459,6 +726,9 @@ class Cluster:
                 self._spawn(proxy.stop())
         elif kind == "own":
             self._spawn(self._adopt(str(msg["s"])))
+        elif kind == "cancel" and self.recordings is not None:
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                self.recordings.cancel_running(int(msg["j"]), str(msg["by"]))
 
     def _request(self, msg: dict[str, Any]) -> None:
         key = (str(msg["o"]), str(msg["c"]))

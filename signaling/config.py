@@ -40,6 +40,9 @@ class ServerConfig(_Section):
     public_url: str = ""
     data_dir: str = "livedesk-data"
     allowed_origins: list[str] = []
+    trusted_proxies: list[str] = []
+    """Addresses (CIDRs) of the reverse proxies in front: from them, the client's address
+    is taken from ``X-Forwarded-For`` (per-address limits, the audit log)."""
     secret: str = ""
     log_level: Annotated[str, msgspec.Meta(pattern=r"^(debug|info|warning|error)$")] = "info"
     log_format: Annotated[str, msgspec.Meta(pattern=r"^(console|json)$")] = "console"
@@ -49,11 +52,23 @@ class ServerConfig(_Section):
 class LimitsConfig(_Section):
     ws_heartbeat_s: Seconds = 20.0
     ws_max_frame_bytes: Annotated[int, msgspec.Meta(ge=20_000, le=4 * 1024 * 1024)] = 65536
+    ws_compress: bool = False
+    """permessage-deflate when the client offers it (browsers do). Off by default: each
+    compressed socket keeps its own zlib state, 150 to 300 KiB, and at 2,041 sockets the
+    server held about 750 MiB with it and kept growing (bench/soak.py); chat frames are a
+    few hundred bytes. Turn it on where bandwidth costs more than memory (co-browsing over
+    slow links)."""
     messages_per_s: Annotated[float, msgspec.Meta(gt=0, le=10_000)] = 20.0
     message_burst: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 60
     abuse_close_after: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 200
     hello_timeout_s: Seconds = 10.0
     send_queue: Annotated[int, msgspec.Meta(ge=16, le=1_000_000)] = 1024
+    attempts_per_ip_per_s: Annotated[float, msgspec.Meta(ge=0, le=100_000)] = 20.0
+    """Connection attempts (WebSocket upgrades, new sessions, logins, forms) one client
+    address may make per second, on average; 0: no limit."""
+    attempt_burst_per_ip: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 200
+    ws_per_ip: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 1000
+    """WebSockets one client address may hold open at once (per node); 0: no limit."""
 
 
 class RoutingConfig(_Section):
@@ -78,10 +93,22 @@ class ClusterConfig(_Section):
     heartbeat_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 1.0
     lease_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 6.0
     drain_timeout_s: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 60.0
+    link_host: str = "127.0.0.1"
+    """Where this node listens for its peers while Redis is away (signaling/peerlink.py).
+    Loopback serves nodes on one machine; on several, a private-network address."""
+    link_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
+    """0: any free port (each node of ``--workers`` gets its own)."""
+    link_advertise: str = ""
+    """The host peers use to reach the link; empty: ``link_host`` (127.0.0.1 when that is a
+    wildcard address). Set it when nodes run on several machines."""
 
 
 class ArchiveConfig(_Section):
     path: str = ""  # default: <data_dir>/archive.sqlite3
+    url: str = ""
+    """A PostgreSQL URL (``postgresql://user@host:5432/db``): the archive every node shares.
+    Empty: SQLite at ``path``."""
+    pool_size: Annotated[int, msgspec.Meta(ge=2, le=200)] = 10
 
 
 class CustomerTokenConfig(_Section):
@@ -96,6 +123,14 @@ class AuthConfig(_Section):
     cookie_ttl_s: Seconds = 12 * 3600.0
     cookie_secure: bool = False
     participant_token_ttl_s: Seconds = 24 * 3600.0
+    login_free_failures: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 5
+    """Failed logins of one account before each further try must wait (1, 2, 4 ... s)."""
+    login_free_failures_per_ip: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 50
+    """The same for one client address, whichever accounts it tries."""
+    login_backoff_max_s: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 900.0
+    recheck_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0
+    """How often an open staff socket checks that its login has not expired and its
+    account is not disabled (a logout closes it at once)."""
 
 
 class ChannelRuleConfig(_Section):
@@ -308,6 +343,14 @@ class RecordingConfig(_Section):
     """Transcriptions run at once, each in its own process."""
     job_attempts: Annotated[int, msgspec.Meta(ge=1, le=10)] = 2
     """A failed render or transcription runs again by itself until it has run this often."""
+    job_retry_pause_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 5.0
+    """How long a failed job waits before it runs again by itself."""
+    job_redeliver_s: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 60.0
+    """A job a worker took this long ago without finishing is offered to the others too
+    (the archive's claim still lets only one run it)."""
+    job_sweep_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 10.0
+    """How often a node checks the job queues against the archive: jobs of dead nodes go
+    back to the queue, queued jobs the queue lost (a Redis restart) are put back."""
     transcribe_engine: Literal["pocketsphinx"] = "pocketsphinx"
     retention_check_s: Annotated[float, msgspec.Meta(gt=0)] = 3600.0
     """How often recordings past their retention are looked for."""
@@ -464,6 +507,7 @@ def _demo() -> EntryConfig:
 
 ENV_ALIASES: dict[str, tuple[str, str]] = {
     "LIVEDESK_REDIS_URL": ("store", "redis_url"),
+    "LIVEDESK_DATABASE_URL": ("archive", "url"),
     "LIVEDESK_DATA_DIR": ("server", "data_dir"),
     "LIVEDESK_HOST": ("server", "host"),
     "LIVEDESK_PORT": ("server", "port"),
@@ -599,16 +643,33 @@ def _lookup(raw: Mapping[str, Any], dotted: str) -> object:
     return cur
 
 
+def redact_url(url: str) -> str:
+    """A URL without its password, for error messages."""
+    return re.sub(r"://([^:/@]*):[^@/]*@", r"://\1:***@", url)
+
+
 def _check(cfg: Config) -> None:
     """Cross-field rules that a type cannot say."""
     url = cfg.store.redis_url
     if url and not re.match(r"^(redis|rediss|unix)://", url):
         raise ConfigError("store.redis_url", url, "must start with redis://, rediss:// or unix://")
+    db_url = cfg.archive.url
+    if db_url and not db_url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(
+            "archive.url", redact_url(db_url), "must start with postgresql:// (or be empty: SQLite)"
+        )
     if cfg.cluster.lease_s < 2 * cfg.cluster.heartbeat_s:
         # one late heartbeat must not cost a node its sessions
         raise ConfigError(
             "cluster.lease_s", cfg.cluster.lease_s, "must be at least twice cluster.heartbeat_s"
         )
+    for proxy in cfg.server.trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(
+                "server.trusted_proxies", proxy, "an address or network such as 10.0.0.0/8"
+            ) from None
     for origin in cfg.server.allowed_origins:
         if not re.match(r"^https?://[^/\s]+$", origin):
             raise ConfigError(

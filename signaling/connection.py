@@ -14,15 +14,18 @@ import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from signaling import interaction as ix
+from signaling import liveness, routing
 from signaling import protocol as p
 from signaling.auth import PERMISSIONS, AuthError, Participant, StaffRole, read_participant
 from signaling.desk import session_claims
-from signaling.errors import InteractionError, LivedeskError, ProtocolError
+from signaling.errors import InteractionError, LivedeskError, ProtocolError, RateLimited
 from signaling.interaction import Actor, Role, SessionState
+from signaling.outage import RESYNC
 from signaling.ratelimit import TokenBucket
 from signaling.recording import recording_view
 from signaling.store.base import Envelope, StoredEvent
@@ -44,6 +47,7 @@ _PRIVATE_FIELDS = ("notes", "disposition", "agent_id", "from_agent", "to_agent",
 # co-browse pushes go to one side only: the page stream to staff, the agent's hands to the page
 _STAFF_ONLY = frozenset({"cobrowse.events", "cobrowse.result"})
 _CUSTOMER_ONLY = frozenset({"cobrowse.snapshot", "cobrowse.pointer", "cobrowse.command"})
+UNAVAILABLE_MESSAGE = "the service cannot take this request for a moment; retry in a few seconds"
 COBROWSE_PREFIX = '{"type":"cobrowse.events"'
 """Frames starting so are charged to the co-browse byte budget, not the message rate."""
 
@@ -85,6 +89,10 @@ class Connection:
         self.feeds: dict[str, Feed] = {}
         self.watching: set[str] = set()
         self.last_queue: tuple[int, float | None, int] | None = None
+        # the newest console snapshot this socket was sent a view of (see refresh_console)
+        self._console_taken = 0
+        self._console_lock = asyncio.Lock()
+        """One refresh at a time: follows and unfollows are decided from one snapshot."""
         self.ready = False
         lim = self.desk.cfg.limits
         self.bucket = TokenBucket(
@@ -99,9 +107,13 @@ class Connection:
         """This connection's id on the node bus (replies from another node find it by it)."""
         self.forwarded_to: set[str] = set()
         self._out: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=lim.send_queue)
+        self._drained = asyncio.Event()
+        """Set by the writer when the send queue is down to half (see ``_room``)."""
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._known: set[str] = set()
+        """Sessions this agent was seen holding or being offered (``_may_see``)."""
         self.log = log.bind(remote=remote, user=staff.username if staff else None)
 
     # ------------------------------------------------------------ identity
@@ -138,6 +150,8 @@ class Connection:
         metrics = self.desk.metrics
         while True:
             msg = await self._out.get()
+            if self._out.qsize() <= self._out.maxsize // 2:
+                self._drained.set()
             if msg is None:
                 return
             try:
@@ -162,6 +176,9 @@ class Connection:
         if feed is None:
             return
         if env.kind == "ephemeral":
+            if env.msg is not None and env.msg.get("type") == RESYNC:
+                self._resync(env.session, int(env.msg.get("from_seq", 0)))
+                return
             if env.msg is not None and self._wants_ephemeral(env.msg):
                 if env.msg.get("type") == "cobrowse.events":
                     self._relay_cobrowse(env.msg)
@@ -178,6 +195,29 @@ class Connection:
         elif se.seq > feed.last + 1:
             feed.pending.append(se)
             self._spawn(self._backfill(env.session))
+
+    def catch_up(self, session_id: str) -> None:
+        """Send what the store's log has after what this socket got (publications may have
+        been missed while pub/sub was away)."""
+        if session_id in self.feeds:
+            self._spawn(self._catch_up(session_id))
+
+    async def _catch_up(self, session_id: str) -> None:
+        try:
+            await self._backfill(session_id)
+        except LivedeskError as exc:  # the store flapped again: the next event fills in
+            self.log.warning("catch-up after a pub/sub loss failed", error=exc.message)
+
+    def _resync(self, session_id: str, from_seq: int) -> None:
+        """The log after ``from_seq`` was renumbered (after a store outage): tell the
+        client to drop what it has after it, and send the log again from there."""
+        feed = self.feeds.get(session_id)
+        if feed is None or feed.last <= from_seq:
+            return
+        feed.last = from_seq
+        feed.pending.clear()
+        self.send({"type": RESYNC, "session": session_id, "from_seq": from_seq})
+        self._spawn(self._backfill(session_id))
 
     def _wants_ephemeral(self, msg: dict[str, Any]) -> bool:
         kind = msg.get("type")
@@ -248,13 +288,19 @@ class Connection:
         if feed is None or feed.syncing:
             return
         feed.syncing = True
+        # a replay longer than the send queue goes in pages the queue has room for: pushed
+        # at once, it would overflow the queue and close a client that is not slow at all
+        page = max(1, min(500, self._out.maxsize // 2))
         try:
             while True:
-                events = await self.desk.store.events_since(session_id, feed.last, limit=500)
+                await self._room(page)
+                events = await self.desk.store.events_since(session_id, feed.last, limit=page)
+                if self.feeds.get(session_id) is not feed:
+                    return  # unfollowed meanwhile
                 for se in events:
                     if se.seq == feed.last + 1:
                         self._push(se)
-                if len(events) < 500:
+                if len(events) < page:
                     break
             for se in sorted(feed.pending, key=lambda e: e.seq):
                 if se.seq == feed.last + 1:
@@ -265,6 +311,33 @@ class Connection:
             feed.syncing = False
         if gap:
             await self._backfill(session_id)
+
+    async def _room(self, n: int, *, wait_s: float = 10.0) -> None:
+        """Wait until the send queue has room for ``n`` more messages, at most ``wait_s``.
+
+        A client that takes nothing for that long is slow: what is pushed next overflows
+        the queue and closes it, as for any slow client.
+        """
+        q = self._out
+        deadline = asyncio.get_running_loop().time() + wait_s
+        while not self._closing and q.maxsize - q.qsize() < n:
+            self._drained.clear()
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return
+            try:
+                await asyncio.wait_for(self._drained.wait(), left)
+            except TimeoutError:
+                return
+
+    async def _flush(self, wait_s: float) -> None:
+        """Let the writer send what is queued (then it stops), for at most ``wait_s``."""
+        self._closing = True
+        with contextlib.suppress(asyncio.QueueFull):
+            self._out.put_nowait(None)
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._writer), wait_s)
 
     # ------------------------------------------------------------ main loop
     async def run(self) -> None:
@@ -289,6 +362,13 @@ class Connection:
                     refused = self.bucket.refused + self.cobrowse_bucket.refused
                     if refused >= abuse_limit:
                         self.log.warning("closing abusive client", refused=refused)
+                        self.send(
+                            p.error(
+                                "rate_limited", "too many messages; closing", p.request_id(msg.data)
+                            )
+                        )
+                        # that and the rate_limited errors queued so far go out before the close
+                        await self._flush(1.0)
                         await self.close(WSCloseCode.POLICY_VIOLATION, "rate limit abuse")
                         break
                     if refused % 20 == 1:
@@ -301,6 +381,9 @@ class Connection:
                         )
                     continue
                 await self._handle_frame(msg.data)
+                # frames already buffered would be read without a pause: one client's
+                # burst would hold the loop for all of it, and everyone else would wait
+                await asyncio.sleep(0)
         finally:
             await self.node.remove(self)
             with contextlib.suppress(asyncio.QueueFull):
@@ -314,9 +397,20 @@ class Connection:
         try:
             msg = p.decode(data)
             rid = msg.id
+            session = getattr(msg, "session", None)
+            if self.ready and session is not None and not await self._may_see(session):
+                # answer exactly as for a session that does not exist
+                msg = msgspec.structs.replace(msg, session=_NO_SUCH_SESSION)
+                try:
+                    result = await self._dispatch(msg)
+                except LivedeskError as exc:
+                    exc.message = exc.message.replace(_NO_SUCH_SESSION, session)
+                    raise
+                if rid is not None or result:
+                    self.send(p.reply(rid, **(result or {})))
+                return
             if self.ready and isinstance(msg, OWNER_BOUND) and await self._forwarded(msg, data):
                 return
-            session = getattr(msg, "session", None)
             if session is not None and self.staff is not None:
                 structlog.contextvars.bind_contextvars(session_id=session)
             result = await self._dispatch(msg)
@@ -326,7 +420,11 @@ class Connection:
             if isinstance(exc, ProtocolError):
                 rid = p.request_id(data)
             self.desk.metrics.inc("livedesk_errors_total", exc.code)
-            self.send(p.error(exc.code, exc.message, rid))
+            message = exc.message
+            if exc.code == "unavailable":  # the inside detail is for the log
+                self.log.warning("request refused: unavailable", detail=exc.message)
+                message = UNAVAILABLE_MESSAGE
+            self.send(p.error(exc.code, message, rid))
         except Exception:
             self.log.exception("handler failed")
             self.desk.metrics.inc("livedesk_errors_total", "internal")
@@ -363,6 +461,30 @@ class Connection:
         result: dict[str, Any] | None = await handler(self, msg)
         return result
 
+    async def _may_see(self, session_id: str) -> bool:
+        """False for an agent naming a live session that is not theirs: neither held by
+        nor offered to them, nor waiting in a queue they serve. Whether it exists is not
+        theirs to learn, so it is answered as a missing one. A session they were seen
+        serving is remembered and costs no further store read."""
+        if self.staff is None or session_id in self._known:
+            return True  # a customer's token names its one session: each handler checks
+        if self.can("supervise") or not self.can("serve"):
+            return True  # supervisors see every session; QA is refused by permission
+        inter = await self.desk.store.get_session(session_id)
+        if inter is None:
+            return True  # missing: the handler says so
+        me = self.staff.username
+        if me not in (inter.agent_id, inter.offered_to):
+            if inter.state not in (SessionState.QUEUED, SessionState.OFFERED):
+                return False
+            # a waiting customer this agent could be offered is in their console's queue
+            agent = await self.desk.store.get_agent(me)
+            return agent is not None and routing.serves(agent, inter)
+        if len(self._known) >= MAX_KNOWN:
+            self._known.clear()
+        self._known.add(session_id)  # theirs: told the truth about from now on
+        return True
+
     # ------------------------------------------------------------ handlers
     async def _hello(self, msg: p.Hello) -> dict[str, Any]:
         if self.ready:
@@ -370,7 +492,9 @@ class Connection:
         if self.staff is None:
             if not msg.token:
                 raise AuthError("unauthorized", "a customer must present its participant token")
-            self.participant = read_participant(msg.token, self.desk.secret)
+            participant = read_participant(msg.token, self.desk.secret)
+            self._adopt_bucket(f"c:{participant.session}:{participant.customer_id}")
+            self.participant = participant
             inter = await self.desk.store.get_session(self.participant.session)
             if inter is None:
                 raise InteractionError("not_found", "this session no longer exists")
@@ -380,38 +504,68 @@ class Connection:
             )
             self.ready = True
             await self.follow(inter.id, msg.resume.get(inter.id, 0))
+            self._spawn(liveness.came_back(self.node, self, inter.id))
             self.node.request_refresh()
             return {
                 "role": "customer",
                 "session": _public_session(inter),
                 "cobrowse": self._cobrowse_rules(inter.entry),
             }
+        self._adopt_bucket(f"s:{self.staff.username}")
         if self.can("serve"):
             await self.desk.agent_online(self.staff)
         self.ready = True
         held = await self.desk.store.sessions_held_by(self.staff.username)
         for s in held:
             await self.follow(s.id, msg.resume.get(s.id, 0))
+            if s.away:
+                self._spawn(liveness.came_back(self.node, self, s.id))
         await self.refresh_console()
         return {
             "role": self.staff.role,
             "user": {"username": self.staff.username, "name": self.staff.display_name},
         }
 
+    def _adopt_bucket(self, key: str) -> None:
+        """From hello on, messages count against the participant, not the socket.
+
+        A client that reconnects gets no fresh burst, and one that was closed for
+        flooding is refused (then closed with 1008) until its bucket has filled up again:
+        its reconnects cost a token check, not a replay of its session's log.
+        """
+        now = time.monotonic()
+        bucket = self.node.message_buckets.get(key, now)
+        if bucket.refused >= self.desk.cfg.limits.abuse_close_after and not bucket.full(now):
+            self._spawn(self._close_abusive())
+            wait_s = bucket.burst / bucket.rate
+            raise RateLimited("closed for flooding; wait before reconnecting", wait_s)
+        self.bucket = bucket
+
+    async def _close_abusive(self) -> None:
+        await self._flush(1.0)  # the error reply goes out first
+        await self.close(WSCloseCode.POLICY_VIOLATION, "rate limit abuse")
+
     async def refresh_console(self, snap: ConsoleSnapshot | None = None) -> None:
         if self.staff is None or not self.can("console"):
             return
         if snap is None:
             snap = await self.desk.console_snapshot()
-        view = self.desk.console_view_of(snap, self.staff.username, supervise=self.can("supervise"))
-        held = {s["session"] for s in view["sessions"]}
-        for session_id in held - set(self.feeds):
-            await self.follow(session_id, 0)
-        # a session declined, expired, transferred away or completed is no longer
-        # this agent's business: stop its events (watched ones stay)
-        for session_id in set(self.feeds) - held - self.watching:
-            await self.node.unfollow(self, session_id)
-        self.send(view)
+        async with self._console_lock:
+            if snap.taken < self._console_taken:
+                # read before a newer view was sent, e.g. before this agent's own accept
+                # was written: sending it would show the offer again (or drop its feed)
+                return
+            self._console_taken = snap.taken
+            staff = self.staff.username
+            view = self.desk.console_view_of(snap, staff, supervise=self.can("supervise"))
+            held = {s["session"] for s in view["sessions"]}
+            for session_id in held - set(self.feeds):
+                await self.follow(session_id, 0)
+            # a session declined, expired, transferred away or completed is no longer
+            # this agent's business: stop its events (watched ones stay)
+            for session_id in set(self.feeds) - held - self.watching:
+                await self.node.unfollow(self, session_id)
+            self.send(view)
 
     def _session_of(self, session_id: str) -> None:
         if self.participant is not None and self.participant.session != session_id:
@@ -483,16 +637,23 @@ class Connection:
         inter, _ = await self.desk.apply(session_id, cmd, self.actor)
         return {"state": inter.state.value}
 
+    async def _own_command(self, session_id: str, cmd: ix.Command) -> dict[str, Any]:
+        """A command that changes this agent's own sessions: their console shows the
+        result before the reply, and no view read before the write follows it."""
+        out = await self._command(session_id, cmd)
+        await self.refresh_console()
+        return out
+
     async def _accept(self, msg: p.OfferAccept) -> dict[str, Any]:
         self._staff_only()
-        out = await self._command(msg.session, ix.Accept())
+        out = await self._own_command(msg.session, ix.Accept())
         await self.follow(msg.session, 0)
         return out
 
     async def _decline(self, msg: p.OfferDecline) -> dict[str, Any]:
         self._staff_only()
         cooldown = self.desk.cfg.routing.decline_cooldown_s
-        return await self._command(msg.session, ix.Decline(cooldown_s=cooldown))
+        return await self._own_command(msg.session, ix.Decline(cooldown_s=cooldown))
 
     async def _transfer(self, msg: p.SessionTransfer) -> dict[str, Any]:
         self._staff_only()
@@ -511,7 +672,7 @@ class Connection:
             )
         else:
             cmd = ix.Transfer(to_skill=msg.to_queue)
-        return await self._command(msg.session, cmd)
+        return await self._own_command(msg.session, cmd)
 
     async def _wrapup(self, msg: p.SessionWrapUp) -> dict[str, Any]:
         self._staff_only()
@@ -519,7 +680,7 @@ class Connection:
 
     async def _complete(self, msg: p.SessionComplete) -> dict[str, Any]:
         self._staff_only()
-        out = await self._command(msg.session, ix.Complete(msg.disposition, msg.notes))
+        out = await self._own_command(msg.session, ix.Complete(msg.disposition, msg.notes))
         await self.desk.archive.flush()
         return out
 
@@ -704,6 +865,12 @@ OWNER_BOUND = (
     p.CobrowseControl,
 )
 """Messages that run on the node owning the session (its media, recorder, page stream)."""
+
+MAX_KNOWN = 1024
+
+_NO_SUCH_SESSION = "s_" + "0" * 16
+"""Not a session id the server makes (those are random); stands in for one an agent
+may not know of."""
 
 _HANDLERS: dict[type, Any] = {
     p.ChatSend: Connection._chat,

@@ -8,6 +8,7 @@ handlers) calls it; it knows nothing of sockets.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -21,7 +22,7 @@ from signaling import audit, escalation, i18n, routing
 from signaling import interaction as ix
 from signaling.archive import Archive
 from signaling.config import Config
-from signaling.errors import InteractionError, LivedeskError, PolicyRefusal
+from signaling.errors import InteractionError, LivedeskError, PolicyRefusal, StoreError
 from signaling.interaction import Actor, ChannelState, Interaction, SessionState
 from signaling.metrics import Metrics
 from signaling.routing import AgentPresence, Presence
@@ -44,6 +45,12 @@ class ConsoleSnapshot(NamedTuple):
     agents: list[AgentPresence]
     ordered: list[Interaction]
     fallbacks_version: int = 0
+    # when it was taken, in this process's order: a view older than one a socket
+    # has already been sent is stale (a refresh that read before a write finished)
+    taken: int = 0
+
+
+_snapshots = itertools.count(1)
 
 
 OPEN_STATES = (SessionState.QUEUED, SessionState.OFFERED, SessionState.ACTIVE, SessionState.WRAP_UP)
@@ -204,8 +211,19 @@ class Desk:
             return ix.handle(cur, cmd, actor, self.clock())
 
         kind = type(cmd).__struct_config__.tag
+        cluster = self.cluster
         try:
+            if cluster is not None and cluster.journaled(session_id):
+                # what this node applied while the store was away goes first
+                await cluster.replay_session(session_id)
             inter, stored = await self.store.update_session(session_id, step)
+        except StoreError as exc:
+            if exc.code == "unavailable" and cluster is not None and cluster.degradable(cmd):
+                inter, stored = await cluster.apply_degraded(session_id, cmd, actor)
+                self.metrics.inc("livedesk_commands_total", str(kind))
+                return inter, stored
+            self.metrics.inc("livedesk_command_errors_total", exc.code)
+            raise
         except LivedeskError as exc:
             self.metrics.inc("livedesk_command_errors_total", exc.code)
             raise
@@ -214,7 +232,9 @@ class Desk:
             self.archive.record(inter, [(s.seq, s.event) for s in stored])
         if inter.state != before.get("state") or inter.holder != before.get("holder"):
             await self._console_changed()
-        if self.cluster is None or await self.cluster.is_mine(session_id):
+        if cluster is None or await cluster.is_mine(session_id):
+            if cluster is not None:
+                cluster.remember(inter)
             await self.run_hooks(inter, stored)
         return inter, stored
 
@@ -292,7 +312,13 @@ class Desk:
     async def ephemeral(self, session_id: str, msg: dict[str, Any]) -> None:
         """Send a message to everyone on the session without logging it (typing, receipts)."""
         env = Envelope(kind="ephemeral", session=session_id, msg=msg)
-        await self.store.publish(session_topic(session_id), encode_envelope(env))
+        payload = encode_envelope(env)
+        try:
+            await self.store.publish(session_topic(session_id), payload)
+        except StoreError:
+            if self.cluster is None:
+                raise
+            await self.cluster.fan_out(session_topic(session_id), payload)
 
     async def _console_changed(self) -> None:
         self.kick()
@@ -353,11 +379,12 @@ class Desk:
     # ------------------------------------------------------------ views
     async def console_snapshot(self) -> ConsoleSnapshot:
         """What every console view is built from; fetched once per refresh."""
+        taken = next(_snapshots)
         sessions = await self.store.sessions_by_state(*OPEN_STATES)
         agents = await self.store.list_agents()
         ordered = routing.queue_order(sessions, self.cfg.routing.tier_priority)
         version = int(await self.store.kv_get("fallbacks:version") or b"0")
-        return ConsoleSnapshot(self.clock(), sessions, agents, ordered, version)
+        return ConsoleSnapshot(self.clock(), sessions, agents, ordered, version, taken)
 
     async def console_view(self, agent_id: str, *, supervise: bool) -> dict[str, Any]:
         return self.console_view_of(await self.console_snapshot(), agent_id, supervise=supervise)
@@ -522,6 +549,7 @@ class Desk:
     async def _route_forever(self) -> None:
         tick = self.cfg.routing.tick_s
         loop = asyncio.get_running_loop()
+        away_since: float | None = None
         while True:
             # A timer kicks the router for offer expiry. No wait_for or asyncio.timeout
             # here: on 3.11 both can lose a cancellation that coincides with the kick.
@@ -533,8 +561,16 @@ class Desk:
             self._kick.clear()
             try:
                 await self.route_once()
+                if away_since is not None:
+                    log.info("routing resumed", after_s=round(loop.time() - away_since, 1))
+                    away_since = None
             except asyncio.CancelledError:
                 raise
+            except StoreError as exc:  # the store is away: nothing to route meanwhile
+                if away_since is None:
+                    away_since = loop.time()
+                    log.warning("routing paused: the store is away", error=exc.message)
+                await asyncio.sleep(max(tick, 1.0))
             except Exception:  # the router must outlive any one bad pass
                 log.exception("routing pass failed")
                 await asyncio.sleep(tick)

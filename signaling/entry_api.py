@@ -15,7 +15,7 @@ from aiohttp import web
 from signaling import audit, fallback
 from signaling.auth import read_customer
 from signaling.errors import InteractionError
-from signaling.http_api import bearer_token, decode_body
+from signaling.http_api import bearer_token, check_attempt, decode_body
 from signaling.i18n import pick_language, t
 from signaling.keys import ARCHIVE, CONFIG, DESK
 from signaling.policy import CHANNELS, Claims, Decision
@@ -98,6 +98,7 @@ async def availability(request: web.Request) -> web.Response:
 
 
 async def _capture(request: web.Request, kind: str, typ: type[Any]) -> web.Response:
+    check_attempt(request)
     entry_id, entry = entry_or_404(request)
     record = await decode_body(request, typ)
     fallback.check(record)

@@ -32,6 +32,7 @@ ERROR_CODES: dict[str, str] = {
     "control_state": "remote control of the co-browsed page is not in a state that allows this",
     "cobrowse_limit": "a co-browse batch or the session's co-browse stream is over its size cap",
     "bad_sdp": "the SDP offer is malformed or offers nothing the server can use",
+    "method_not_allowed": "the HTTP route does not take this method; Allow lists those it does",
     "internal": "an unexpected server error; it was logged",
 }
 
@@ -76,6 +77,14 @@ class MediaRefusal(LivedeskError):
 
 class StoreError(LivedeskError):
     """The live store failed or is unreachable."""
+
+
+class RateLimited(LivedeskError):
+    """Too many attempts: ``retry_after_s`` says when to try again (HTTP 429)."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__("rate_limited", message)
+        self.retry_after_s = retry_after_s
 
 
 class ConfigError(Exception):

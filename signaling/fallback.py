@@ -7,7 +7,6 @@ the agent console, and marked handled there.
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 from typing import Annotated, Any, Literal
 
@@ -72,37 +71,41 @@ async def store(
         time.time(),
     )
 
-    def insert(db: sqlite3.Connection) -> int:
-        cur = db.execute(
-            "INSERT INTO fallbacks (kind, entry, name, contact, preferred_time, text, page,"
-            " created_at) VALUES (?,?,?,?,?,?,?,?)",
-            row,
-        )
-        return int(cur.lastrowid or 0)
+    inserted = await archive.fetchone(
+        "INSERT INTO fallbacks (kind, entry, name, contact, preferred_time, text, page,"
+        " created_at) VALUES (?,?,?,?,?,?,?,?) RETURNING id",
+        row,
+    )
+    return int(inserted[0]) if inserted else 0
 
-    return await archive.run(insert)
+
+_ITEM_COLS = (
+    "id",
+    "kind",
+    "entry",
+    "name",
+    "contact",
+    "preferred_time",
+    "text",
+    "page",
+    "created_at",
+    "handled_at",
+    "handled_by",
+)
 
 
 async def open_items(archive: Archive, *, limit: int = 200) -> list[dict[str, Any]]:
-    def query(db: sqlite3.Connection) -> list[dict[str, Any]]:
-        db.row_factory = sqlite3.Row
-        rows = db.execute(
-            "SELECT id, kind, entry, name, contact, preferred_time, text, page, created_at,"
-            " handled_at, handled_by FROM fallbacks WHERE handled_at IS NULL"
-            " ORDER BY created_at DESC LIMIT ?",
-            (limit,),
-        ).fetchall()
-        return [dict(r) for r in rows]
-
-    return await archive.run(query)
+    rows = await archive.fetch(
+        f"SELECT {', '.join(_ITEM_COLS)} FROM fallbacks WHERE handled_at IS NULL"  # noqa: S608
+        " ORDER BY created_at DESC LIMIT ?",
+        (limit,),
+    )
+    return [dict(zip(_ITEM_COLS, r, strict=True)) for r in rows]
 
 
 async def mark_handled(archive: Archive, item_id: int, by: str) -> bool:
-    def update(db: sqlite3.Connection) -> bool:
-        cur = db.execute(
-            "UPDATE fallbacks SET handled_at=?, handled_by=? WHERE id=? AND handled_at IS NULL",
-            (time.time(), by, item_id),
-        )
-        return cur.rowcount == 1
-
-    return await archive.run(update)
+    changed = await archive.execute(
+        "UPDATE fallbacks SET handled_at=?, handled_by=? WHERE id=? AND handled_at IS NULL",
+        (time.time(), by, item_id),
+    )
+    return changed == 1

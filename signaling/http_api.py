@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 import msgspec
 from aiohttp import web
 
-from signaling import __version__, fallback
+from signaling import __version__, audit, fallback
+from signaling.abuse import wait_left
 from signaling.archive import User
 from signaling.auth import (
     PERMISSIONS,
@@ -29,10 +30,27 @@ from signaling.auth import (
     verify_password,
 )
 from signaling.connection import customer_view
-from signaling.errors import AuthError, InteractionError, LivedeskError, ProtocolError
+from signaling.errors import (
+    AuthError,
+    InteractionError,
+    LivedeskError,
+    ProtocolError,
+    RateLimited,
+)
 from signaling.i18n import pick_language
 from signaling.interaction import Actor, Role, SessionState
-from signaling.keys import ARCHIVE, CONFIG, DESK, LOOP_LAG, MEDIA, METRICS, NODE, SECRET, STORE
+from signaling.keys import (
+    ADDRESS_LIMITS,
+    ARCHIVE,
+    CONFIG,
+    DESK,
+    LOOP_LAG,
+    MEDIA,
+    METRICS,
+    NODE,
+    SECRET,
+    STORE,
+)
 from signaling.policy import Claims
 
 COOKIE = "livedesk_login"
@@ -63,7 +81,9 @@ async def decode_body(request: web.Request, typ: type[Any]) -> Any:
         return msgspec.json.decode(raw, type=typ)
     except msgspec.ValidationError as exc:
         raise ProtocolError("bad_message", str(exc)) from None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        # msgspec raises UnicodeDecodeError for bytes that are not UTF-8 inside a string,
+        # and RecursionError for nesting deep enough to exhaust the stack
         raise ProtocolError("bad_json", "request body is not valid JSON") from None
 
 
@@ -81,6 +101,27 @@ def allowed_origins(request: web.Request) -> set[str]:
         parts = urlsplit(cfg.server.public_url)
         out.add(f"{parts.scheme}://{parts.netloc}")
     return out
+
+
+def client_address(request: web.Request) -> str:
+    """The client's address (behind ``server.trusted_proxies``, from X-Forwarded-For)."""
+    from signaling.abuse import client_address as address
+
+    trusted = request.app[CONFIG].server.trusted_proxies
+    return address(request.remote, request.headers.get("X-Forwarded-For"), trusted)
+
+
+def check_attempt(request: web.Request) -> str:
+    """One connection attempt from the client's address; RateLimited past its budget.
+
+    Returns the address. Called before anything else happens for the request.
+    """
+    address = client_address(request)
+    wait = request.app[ADDRESS_LIMITS].attempt(address, time.monotonic())
+    if wait > 0:
+        request.app[METRICS].inc("livedesk_errors_total", "rate_limited")
+        raise RateLimited("too many attempts from your address; slow down", wait)
+    return address
 
 
 def check_origin(request: web.Request) -> None:
@@ -104,19 +145,42 @@ async def current_staff(request: web.Request, *, required: bool = True) -> User 
     try:
         if cookie is None:
             raise AuthError("unauthorized", "log in first")
-        login_id = unsign_cookie(cookie, request.app[SECRET])
-        raw = await request.app[STORE].kv_get(f"login:{login_id}")
-        if raw is None:
-            raise AuthError("unauthorized", "your login has ended; log in again")
-        login = msgspec.json.decode(raw, type=StaffLogin)
-        user = await request.app[ARCHIVE].get_user(login.username)
-        if user is None or user.disabled:
-            raise AuthError("unauthorized", "this account is disabled")
+        user = await staff_of_login(request.app, unsign_cookie(cookie, request.app[SECRET]))
     except AuthError:
         if required:
             raise
         return None
     return user
+
+
+async def staff_of_login(app: web.Application, login_id: str) -> User:
+    """The staff member a login belongs to, while it lasts and the account is enabled;
+    AuthError (``unauthorized``) saying which of the two ended. Open staff sockets ask
+    this again every ``auth.recheck_s``."""
+    raw = await app[STORE].kv_get(f"login:{login_id}")
+    if raw is None:
+        raise AuthError("unauthorized", "your login has ended; log in again")
+    login = msgspec.json.decode(raw, type=StaffLogin)
+    user = await app[ARCHIVE].get_user(login.username)
+    if user is None or user.disabled:
+        raise AuthError("unauthorized", "this account is disabled")
+    return user
+
+
+def login_id(request: web.Request) -> str | None:
+    """The login id in a validly signed cookie (whether or not the login still exists)."""
+    cookie = request.cookies.get(COOKIE)
+    if cookie is None:
+        return None
+    try:
+        return unsign_cookie(cookie, request.app[SECRET])
+    except AuthError:
+        return None
+
+
+def logout_topic(login: str) -> str:
+    """The store topic on which a logout tells every node to close that login's sockets."""
+    return f"logout:{login}"
 
 
 async def require(request: web.Request, permission: str) -> User:
@@ -126,16 +190,63 @@ async def require(request: web.Request, permission: str) -> User:
     return user
 
 
+LOGIN_FAILURES_TTL_S = 24 * 3600.0
+"""A count of failed logins is forgotten a day after it started."""
+
+
+async def _login_wait(request: web.Request, username: str, address: str) -> int:
+    """Seconds before this account, or this address, may try to log in again."""
+    cfg, store = request.app[CONFIG].auth, request.app[STORE]
+    now = time.time()
+    waits = []
+    for key, free in (
+        (f"u:{username}", cfg.login_free_failures),
+        (f"ip:{address}", cfg.login_free_failures_per_ip),
+    ):
+        failures = int(await store.kv_get(f"loginfail:{key}") or b"0")
+        last = float(await store.kv_get(f"loginlast:{key}") or b"0")
+        waits.append(wait_left(failures, last, now, free=free, cap=cfg.login_backoff_max_s))
+    return max(waits)
+
+
+async def _login_failed(request: web.Request, username: str, address: str) -> None:
+    store, now = request.app[STORE], time.time()
+    for key in (f"u:{username}", f"ip:{address}"):
+        await store.kv_incr(f"loginfail:{key}", LOGIN_FAILURES_TTL_S)
+        await store.kv_set(f"loginlast:{key}", str(now).encode(), LOGIN_FAILURES_TTL_S)
+
+
 async def login(request: web.Request) -> web.Response:
+    address = check_attempt(request)
     body = await decode_body(request, LoginBody)
     archive = request.app[ARCHIVE]
+    # the wait is checked before the password: while it runs, no guess is even looked at
+    wait = await _login_wait(request, body.username, address)
+    if wait > 0:
+        audit.record(
+            archive,
+            audit.LOGIN_REFUSED,
+            actor=body.username,
+            reason="backoff",
+            detail={"address": address, "wait_s": wait},
+        )
+        raise RateLimited(f"too many failed logins; try again in {wait} s", wait)
     user = await archive.get_user(body.username)
     loop = asyncio.get_running_loop()
     ok = await loop.run_in_executor(
         None, verify_password, body.password, user.password_hash if user else _DUMMY_HASH
     )
     if user is None or not ok or user.disabled:
+        await _login_failed(request, body.username, address)
+        audit.record(
+            archive,
+            audit.LOGIN_REFUSED,
+            actor=body.username,
+            reason="credentials",
+            detail={"address": address},
+        )
         raise AuthError("unauthorized", "wrong username or password")
+    await request.app[STORE].kv_delete(f"loginfail:u:{body.username}")
     cfg = request.app[CONFIG]
     login_id = new_login_id()
     record = StaffLogin(
@@ -163,13 +274,11 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    cookie = request.cookies.get(COOKIE)
-    if cookie:
-        try:
-            login_id = unsign_cookie(cookie, request.app[SECRET])
-            await request.app[STORE].kv_delete(f"login:{login_id}")
-        except AuthError:
-            pass
+    login = login_id(request)
+    if login is not None:
+        await request.app[STORE].kv_delete(f"login:{login}")
+        # the sockets this login opened end too, on whichever node holds them
+        await request.app[STORE].publish(logout_topic(login), b"")
     resp = web.json_response({"ok": True})
     resp.del_cookie(COOKIE, path="/")
     return resp
@@ -228,6 +337,7 @@ def customer_or_grant(request: web.Request, token: str, entry: str) -> CustomerC
 
 async def start_session(request: web.Request) -> web.Response:
     """``POST /api/sessions``: a customer asks a first question and is queued."""
+    check_attempt(request)
     cfg = request.app[CONFIG]
     body: StartSession = await decode_body(request, StartSession)
     if len(body.text.encode()) > 16 * 1024:
@@ -353,7 +463,12 @@ async def healthz(request: web.Request) -> web.Response:
         "status": "ok" if store_ok and archive_ok else "degraded",
         "version": __version__,
         "store": {"backend": store.name, "ok": store_ok},
-        "archive": {"backend": "sqlite", "ok": archive_ok, "status": archive.status},
+        "archive": {
+            "backend": archive.backend,
+            "ok": archive_ok,
+            "status": archive.status,
+            "refused_writes": archive.refused,
+        },
         "node": {
             "connections": len(node.connections),
             "uptime_s": round(time.time() - node.started_at, 1),
@@ -367,6 +482,7 @@ async def healthz(request: web.Request) -> web.Response:
                 "id": cluster.id,
                 "sessions_owned": len(cluster.owned),
                 "draining": cluster.draining,
+                "journaled_sessions": cluster.journal_size,
                 "peers": [
                     {
                         "id": n.id,
@@ -421,6 +537,8 @@ async def metrics(request: web.Request) -> web.Response:
         "livedesk_errors_total": "code",
         "livedesk_commands_total": "kind",
         "livedesk_command_errors_total": "code",
+        "livedesk_gc_pause_max_seconds": "generation",
+        "livedesk_gc_pause_seconds_total": "generation",
     }
     return web.Response(
         text=reg.render(labels) + extra,
@@ -447,6 +565,8 @@ async def fallback_handled(request: web.Request) -> web.Response:
         item_id = int(request.match_info["id"])
     except ValueError:
         raise InteractionError("not_found", "no such item") from None
+    if not 0 <= item_id < 2**63:  # past a SQL integer: no such row (and no OverflowError)
+        raise InteractionError("not_found", "no such item")
     if not await fallback.mark_handled(request.app[ARCHIVE], item_id, user.username):
         raise InteractionError("not_found", f"no open item {item_id}")
     await request.app[DESK].fallbacks_changed()

@@ -37,6 +37,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "ko": "지금은 연결 가능한 상담원이 없습니다. 상담원이 접속하면 바로 연결해 드립니다.",
     },
     "customer.connecting": {"en": "Connecting…", "ko": "연결 중…"},
+    "customer.unavailable": {
+        "en": "We can't start a new chat this very moment. Please try again in a few seconds.",
+        "ko": "지금은 새 상담을 시작할 수 없습니다. 몇 초 후에 다시 시도해 주세요.",
+    },
     "customer.reconnecting": {
         "en": "Connection lost. Reconnecting…",
         "ko": "연결이 끊겼습니다. 다시 연결 중…",
@@ -49,6 +53,14 @@ STRINGS: dict[str, dict[str, str]] = {
     "customer.agent_left_generic": {
         "en": "The agent left the chat.",
         "ko": "상담원이 퇴장했습니다.",
+    },
+    "customer.agent_disconnected": {
+        "en": "The agent's connection dropped. They may be back in a moment.",
+        "ko": "상담원의 연결이 끊겼습니다. 곧 다시 연결될 수 있습니다.",
+    },
+    "customer.agent_reconnected": {
+        "en": "The agent is connected again.",
+        "ko": "상담원이 다시 연결되었습니다.",
     },
     "customer.transferred": {
         "en": "You are being transferred to another agent.",
@@ -123,6 +135,14 @@ STRINGS: dict[str, dict[str, str]] = {
     "agent.disposition": {"en": "Outcome", "ko": "처리 결과"},
     "agent.notes": {"en": "Notes", "ko": "메모"},
     "agent.customer_left": {"en": "The customer left.", "ko": "고객이 나갔습니다."},
+    "agent.customer_disconnected": {
+        "en": "The customer's connection dropped (page closed, or offline).",
+        "ko": "고객의 연결이 끊겼습니다 (페이지를 닫았거나 오프라인).",
+    },
+    "agent.customer_reconnected": {
+        "en": "The customer is connected again.",
+        "ko": "고객이 다시 연결되었습니다.",
+    },
     "agent.ended": {"en": "Session ended.", "ko": "상담이 종료되었습니다."},
     "agent.load": {"en": "{load} of {capacity} sessions", "ko": "상담 {load}/{capacity}"},
     "agent.capacity_full": {"en": "You are at capacity.", "ko": "최대 상담 수에 도달했습니다."},

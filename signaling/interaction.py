@@ -95,9 +95,11 @@ MEDIA_NOTES = frozenset(
     }
 )
 BOT_NOTES = frozenset({"bot.answer", "bot.suggested"})
-NODE_NOTES = frozenset({"node.draining", "node.lost"})
+NODE_NOTES = frozenset({"node.draining", "node.lost", "outage.unapplied"})
 """The server about itself: the node holding the session's media is shutting down (the
-session ends when ``ends_in_s`` runs out), or died (its media and recording stopped)."""
+session ends when ``ends_in_s`` runs out), or died (its media and recording stopped); or
+a message written while the live store was away could not be applied when it came back
+(the session had moved on, ended say): its text is kept here."""
 COBROWSE_NOTES = frozenset({"cobrowse.action", "cobrowse.limit"})
 """Co-browse reports: an agent's command as the customer's page carried it out or refused
 it (actor: the agent), and the system stopping a stream over its size cap."""
@@ -110,9 +112,17 @@ RECORDING_NOTES = frozenset(
         "recording.transcribed",
         "recording.transcribe_failed",
         "recording.flagged",
+        "recording.job_requeued",
     }
 )
 """What the recorder reports (system only); allowed after the session has ended too."""
+PRESENCE_NOTES = frozenset({"participant.disconnected", "participant.reconnected"})
+"""The server lost a participant's socket (``side``, ``reason``: ``timeout`` when it stopped
+answering the heartbeat, ``lost`` when the connection broke, ``closed`` when it was closed),
+or the participant is connected again (system only). Noted once per loss: the session keeps
+who is away (``Interaction.away``)."""
+LATE_NOTES = RECORDING_NOTES | {"outage.unapplied"}
+"""System notes a session takes after it has ended."""
 
 
 class ChannelStatus(msgspec.Struct, frozen=True):
@@ -233,6 +243,9 @@ class Interaction(msgspec.Struct, frozen=True):
     transfers: int = 0
     control: str = ""
     """Remote control of the co-browsed page: ``""`` (none), ``asked`` or ``granted``."""
+    away: tuple[str, ...] = ()
+    """Sides (``customer``, ``agent``) whose socket the server lost and that have not come
+    back (:data:`PRESENCE_NOTES`)."""
     disposition: str = ""
     ended_reason: str = ""
     ended_at: float | None = None
@@ -344,7 +357,10 @@ class ResumeRecording(msgspec.Struct, frozen=True, tag="recording_resume"):
 
 
 class StopRecording(msgspec.Struct, frozen=True, tag="recording_stop"):
-    pass
+    """``reason``: set when the system stops it, e.g. ``disk_full`` (the files could not be
+    written)."""
+
+    reason: str = ""
 
 
 class RequestControl(msgspec.Struct, frozen=True, tag="control_request"):
@@ -450,7 +466,7 @@ def handle(
 ) -> tuple[Interaction, list[Event]]:
     """Apply ``cmd`` asked by ``actor`` at ``now``. Raises InteractionError."""
     if inter.state == SessionState.ENDED and not (
-        isinstance(cmd, Note) and cmd.kind in RECORDING_NOTES and actor.role == Role.SYSTEM
+        isinstance(cmd, Note) and cmd.kind in LATE_NOTES and actor.role == Role.SYSTEM
     ):
         raise InteractionError("wrong_state", "the session has ended")
     fn = _HANDLERS.get(type(cmd))
@@ -626,6 +642,7 @@ def _accept(
         offered_to_name="",
         offer_expires_at=None,
         skipped={},
+        away=tuple(s for s in inter.away if s != "agent"),  # a new agent is connected
     )
     events = [
         _event(
@@ -986,6 +1003,9 @@ def _note(
             _need_participant(inter, actor)
     elif cmd.kind in NODE_NOTES:
         _need_role(actor, Role.SYSTEM)
+    elif cmd.kind in PRESENCE_NOTES:
+        _need_role(actor, Role.SYSTEM)
+        return _presence(inter, cmd, now)
     else:
         raise InteractionError("bad_message", f"no such note {cmd.kind!r}")
     events = [Event(cmd.kind, now, actor.role.value, actor.id, dict(cmd.data))]
@@ -997,6 +1017,18 @@ def _note(
             inter = _set_channel(inter, Channel(name), active)
             events.append(_event("channel.active", SYSTEM, now, channel=name, origin=cur.origin))
     return inter, events
+
+
+def _presence(inter: Interaction, cmd: Note, now: float) -> tuple[Interaction, list[Event]]:
+    """A lost socket is noted once, and a return only after a loss (else: no event)."""
+    side = cmd.data.get("side")
+    if side not in ("customer", "agent"):
+        raise InteractionError("bad_message", f"{cmd.kind} needs side customer or agent")
+    lost = cmd.kind == "participant.disconnected"
+    if (side in inter.away) == lost:
+        return inter, []
+    away = (*inter.away, side) if lost else tuple(s for s in inter.away if s != side)
+    return msgspec.structs.replace(inter, away=away), [_event(cmd.kind, SYSTEM, now, **cmd.data)]
 
 
 # ---------------------------------------------------------------- co-browse control
@@ -1171,7 +1203,8 @@ def _stop_recording(
         _need_participant(inter, actor)
     rec = _recording(inter, RecordingState.ASKING, RecordingState.RECORDING, RecordingState.PAUSED)
     stopped = msgspec.structs.replace(rec, state=RecordingState.STOPPED, changed_at=now)
-    return _set_recording(inter, stopped), [_event("recording.stopped", actor, now)]
+    data = {"reason": cmd.reason[:100]} if cmd.reason and actor.role == Role.SYSTEM else {}
+    return _set_recording(inter, stopped), [_event("recording.stopped", actor, now, **data)]
 
 
 _HANDLERS: dict[type, Any] = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import jinja2
 from aiohttp import web
 
+from signaling.abuse import AddressLimits
 from signaling.archive import Archive
 from signaling.cluster import Cluster
 from signaling.cobrowse import CobrowseService
@@ -26,6 +27,8 @@ TEMPLATES = web.AppKey("templates", jinja2.Environment)
 STORE = web.AppKey("store", Store)
 ARCHIVE = web.AppKey("archive", Archive)
 DESK = web.AppKey("desk", Desk)
+SHUTDOWN_PROBLEMS = web.AppKey("shutdown_problems", list[str])
+"""What went wrong closing the server's parts (empty after a clean shutdown)."""
 NODE = web.AppKey("node", Node)
 LOOP_LAG = web.AppKey("loop_lag", LoopLag)
 LINK_KEYS = web.AppKey("link_keys", LinkKeys)
@@ -34,3 +37,4 @@ RECORDING = web.AppKey("recording", RecordingService)
 RECORDING_JOBS = web.AppKey("recording_jobs", RecordingJobs)
 COBROWSE = web.AppKey("cobrowse", CobrowseService)
 CLUSTER = web.AppKey("cluster", Cluster)
+ADDRESS_LIMITS = web.AppKey("address_limits", AddressLimits)

@@ -1,6 +1,6 @@
 """Contact-center figures per day, agent and entry, from the archive.
 
-``load_facts`` reads one row of facts per session (SQL, blocking); ``aggregate`` is pure:
+``load_facts`` reads one row of facts per session from the archive; ``aggregate`` is pure:
 sessions, average wait in queue and handle time, how often chat moved up to voice, video,
 screen or co-browse and who started it, the recording consent rate, the average QA score
 and CSAT.
@@ -11,11 +11,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
+
+from signaling.archive import Db
 
 UPGRADES = ("voice", "video", "screen", "cobrowse")
 ORIGINS = ("bot", "customer", "agent")
@@ -47,19 +48,22 @@ class SessionFacts(NamedTuple):
     csat: int | None
 
 
-def load_facts(db: sqlite3.Connection, *, since: float = 0.0) -> list[SessionFacts]:
-    """One row of facts per session created since ``since`` (blocking)."""
-    sessions = db.execute(
+async def load_facts(db: Db, *, since: float = 0.0) -> list[SessionFacts]:
+    """One row of facts per session created since ``since``."""
+    sessions = await db.fetch(
         "SELECT id, entry, COALESCE(agent_id, ''), created_at FROM interactions"
         " WHERE created_at >= ? ORDER BY created_at",
         (since,),
-    ).fetchall()
-    scores = dict(db.execute("SELECT session_id, avg(total) FROM scores GROUP BY session_id"))
-    csats = dict(db.execute("SELECT session_id, score FROM csat"))
+    )
+    scores = {
+        r[0]: r[1]
+        for r in await db.fetch("SELECT session_id, avg(total) FROM scores GROUP BY session_id")
+    }
+    csats = {r[0]: r[1] for r in await db.fetch("SELECT session_id, score FROM csat")}
     # one query for every session's events that count, not one per session
     marks = ",".join("?" * len(_COUNTED))
     events: dict[str, list[tuple[str, float, str]]] = defaultdict(list)
-    for sid, kind, at, data_text in db.execute(
+    for sid, kind, at, data_text in await db.fetch(
         "SELECT e.session_id, e.kind, e.at, e.data FROM events e"  # noqa: S608
         " JOIN interactions i ON i.id = e.session_id"
         f" WHERE i.created_at >= ? AND e.kind IN ({marks}) ORDER BY e.session_id, e.seq",

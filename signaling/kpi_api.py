@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from typing import Annotated
 
@@ -39,13 +38,11 @@ async def csat(request: web.Request) -> web.Response:
     if record is None or record["state"] not in ("wrap_up", "ended") or not record["agent_id"]:
         raise InteractionError("wrong_state", "the survey opens when the conversation ends")
 
-    def write(db: sqlite3.Connection) -> bool:
-        cur = db.execute(
-            "INSERT OR IGNORE INTO csat VALUES (?,?,?)", (session_id, body.score, time.time())
-        )
-        return cur.rowcount == 1
-
-    if not await archive.run(write):
+    stored = await archive.execute(
+        "INSERT INTO csat (session_id, score, at) VALUES (?,?,?) ON CONFLICT DO NOTHING",
+        (session_id, body.score, time.time()),
+    )
+    if stored != 1:
         raise InteractionError("wrong_state", "this survey has been answered")
     return web.json_response({"score": body.score}, status=201)
 
@@ -72,16 +69,14 @@ async def kpis(request: web.Request) -> web.Response:
         days = min(max(int(request.query.get("days", "30") or 30), 1), 366)
     except ValueError:
         raise InteractionError("bad_message", "days must be a whole number") from None
-    facts = await request.app[ARCHIVE].run(
-        lambda db: kpi.load_facts(db, since=time.time() - days * 86400)
-    )
+    facts = await kpi.load_facts(request.app[ARCHIVE], since=time.time() - days * 86400)
     return web.json_response({"by": by, "days": days, "rows": kpi.aggregate(facts, by)})
 
 
 async def kpis_csv(request: web.Request) -> web.Response:
     await _allowed(request)
     by = _by(request)
-    facts = await request.app[ARCHIVE].run(lambda db: kpi.load_facts(db, since=0))
+    facts = await kpi.load_facts(request.app[ARCHIVE], since=0)
     return web.Response(
         text=kpi.to_csv(kpi.aggregate(facts, by)),
         content_type="text/csv",
@@ -97,9 +92,7 @@ async def kpi_page(request: web.Request) -> web.Response:
         await _allowed(request)
     except AuthError:
         return render(request, "forbidden.html", status=403, lang=lang)
-    facts = await request.app[ARCHIVE].run(
-        lambda db: kpi.load_facts(db, since=time.time() - 30 * 86400)
-    )
+    facts = await kpi.load_facts(request.app[ARCHIVE], since=time.time() - 30 * 86400)
     tables = {by: kpi.aggregate(facts, by) for by in GROUPS}
     names = {k: i18n.t(f"qa.chart.{k}", lang) for k in ("voice", "video", "screen", "cobrowse")}
     names |= {k: i18n.t(f"qa.origin.{k}", lang) for k in ("bot", "customer", "agent")}

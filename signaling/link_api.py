@@ -71,9 +71,10 @@ async def create_link(request: web.Request) -> web.Response:
         if body.case is None:
             raise InteractionError("bad_message", "an agent's link invites into a case")
         inter = await request.app[STORE].get_session(body.case)
-        if inter is None or inter.entry != body.entry:
-            raise InteractionError("not_found", f"no case {body.case} on {body.entry}")
-        if inter.agent_id != user.username or inter.state != SessionState.ACTIVE:
+        # whether someone else's case exists is not the caller's to learn: one answer
+        if inter is None or inter.entry != body.entry or inter.agent_id != user.username:
+            raise InteractionError("not_found", f"you hold no case {body.case} on {body.entry}")
+        if inter.state != SessionState.ACTIVE:
             raise AuthError("forbidden", "you can invite only into an active case you hold")
         sub, tier, name, case = inter.customer_id, inter.tier, inter.customer_name, inter.id
         issued_by = user.username

@@ -71,7 +71,8 @@ class MediaService:
             failure_grace_s=settings.media_failure_grace_s,
             max_bitrate_kbps=settings.max_bitrate_kbps,
         )
-        self._actors: dict[tuple[str, str], Actor] = {}
+        self._actors: dict[str, dict[str, Actor]] = {}
+        """Who is behind each media key, by session, for the notes; forgotten at its end."""
         self._notes: asyncio.Queue[tuple[str, str, str, dict[str, Any]] | None] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self.publication_watchers: list[Callable[[str], None]] = []
@@ -122,7 +123,7 @@ class MediaService:
                     "consent", f"{spec.source} has not been agreed by both sides in this session"
                 )
         key = media_key(msg.session, actor)
-        self._actors[(msg.session, key)] = actor
+        self._actors.setdefault(msg.session, {})[key] = actor
         try:
             answer = await self.plane.negotiate(
                 msg.session,
@@ -158,12 +159,21 @@ class MediaService:
     # ------------------------------------------------------------ session changes
     async def session_changed(self, inter: ix.Interaction, stored: list[StoredEvent]) -> None:
         """After every applied command: withdraw what the channels no longer allow."""
-        if self.plane.room(inter.id) is None:
-            return
-        if inter.state in (SessionState.WRAP_UP, SessionState.ENDED, SessionState.QUEUED):
-            await self.plane.close_room(inter.id, reason=f"session {inter.state.value}")
-            return
-        await self.plane.revoke(inter.id, lambda role, source: ix.may_send(inter, role, source))
+        try:
+            if self.plane.room(inter.id) is None:
+                return
+            if inter.state in (SessionState.WRAP_UP, SessionState.ENDED, SessionState.QUEUED):
+                await self.plane.close_room(inter.id, reason=f"session {inter.state.value}")
+                return
+            await self.plane.revoke(inter.id, lambda role, source: ix.may_send(inter, role, source))
+        finally:
+            if (
+                inter.state in (SessionState.WRAP_UP, SessionState.ENDED)
+                and inter.id in self._actors
+            ):
+                # no media after this (offers need an active session): its actors go,
+                # after the notes already queued, which still name them
+                self._notes.put_nowait((inter.id, "", "forget", {}))
 
     # ------------------------------------------------------------ plane callbacks
     def _on_plane_event(self, session: str, key: str, kind: str, data: dict[str, Any]) -> None:
@@ -191,11 +201,14 @@ class MediaService:
             if item is None:
                 return
             session, key, kind, data = item
+            if kind == "forget":
+                self._actors.pop(session, None)
+                continue
             try:
                 if kind == "ephemeral":
                     await self.desk.ephemeral(session, data)
                     continue
-                actor = self._actors.get((session, key), ix.SYSTEM)
+                actor = self._actors.get(session, {}).get(key, ix.SYSTEM)
                 await self.desk.apply(session, ix.Note(kind, data), actor)
             except LivedeskError as exc:
                 # e.g. the session ended while its media was closing: nothing to log into

@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import structlog
 
+from signaling import liveness
+from signaling.errors import StoreError
+from signaling.ratelimit import ParticipantBuckets
 from signaling.routing import Presence
 from signaling.store.base import CONSOLE_TOPIC, decode_envelope, session_topic
 
@@ -50,11 +53,28 @@ class Node:
         self._grace: dict[str, asyncio.TimerHandle] = {}
         self.started_at = time.time()
         self._tasks: set[asyncio.Future[None]] = set()
+        self.closing = False
+        """Shutting down: sockets closed now are not noted as lost on their sessions."""
+        lim = desk.cfg.limits
+        self.message_buckets = ParticipantBuckets(rate=lim.messages_per_s, burst=lim.message_burst)
+        """Inbound message buckets by participant, kept across its reconnects."""
 
     async def start(self) -> None:
+        self.desk.store.on_resubscribed.append(self.catch_up)
         await self.desk.store.subscribe(CONSOLE_TOPIC, self._on_console)
 
+    def catch_up(self) -> None:
+        """Pub/sub came back after a loss: every socket takes what it missed from the
+        logs, and consoles refresh."""
+        for conn in list(self.connections):
+            for session_id in list(conn.feeds):
+                conn.catch_up(session_id)
+        self.request_refresh()
+
     async def close(self) -> None:
+        self.closing = True
+        with contextlib.suppress(ValueError):
+            self.desk.store.on_resubscribed.remove(self.catch_up)
         await self.desk.store.unsubscribe(CONSOLE_TOPIC, self._on_console)
         for handle in self._grace.values():
             handle.cancel()
@@ -77,8 +97,12 @@ class Node:
         self.by_cid.pop(conn.cid, None)
         if conn.forwarded_to and self.cluster is not None:
             await self.cluster.connection_gone(conn)
-        for session_id in list(conn.feeds):
+        followed = list(conn.feeds)
+        for session_id in followed:
             await self.unfollow(conn, session_id)
+        if conn.ready and not self.closing:  # the other side hears of it (signaling.liveness)
+            reason = liveness.close_reason(conn.ws)
+            self._spawn(liveness.socket_lost(self, conn, followed, reason))
         if conn.staff is not None and not self.staff_connected(conn.staff.username):
             username = conn.staff.username
             loop = asyncio.get_running_loop()
@@ -128,6 +152,14 @@ class Node:
             if handler is not None:
                 await self.desk.store.unsubscribe(session_topic(session_id), handler)
 
+    def deliver_topic(self, topic: str, payload: bytes) -> None:
+        """A session-topic message that did not come through the store (the peer link)."""
+        if not topic.startswith("session:"):
+            return
+        handler = self._handlers.get(topic[len("session:") :])
+        if handler is not None:
+            handler(payload)
+
     def _make_handler(self, session_id: str) -> Any:
         def on_message(payload: bytes) -> None:
             try:
@@ -155,6 +187,11 @@ class Node:
             await asyncio.sleep(self._debounce_s)
             try:
                 await self.refresh_all()
+            except StoreError as exc:
+                # the store is away or just back: try again shortly, quietly
+                log.warning("console refresh failed", error=exc.message)
+                self._dirty = True
+                await asyncio.sleep(1.0)
             except Exception:  # a failed refresh must not stop later ones
                 log.exception("console refresh failed")
 

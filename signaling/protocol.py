@@ -25,6 +25,9 @@ RequestId = (
     Annotated[str, msgspec.Meta(max_length=64)] | Annotated[int, msgspec.Meta(ge=0, le=2**53)]
 )
 SessionId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+Seq = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+"""A position in a session's log. Bounded like request ids: past 2^63 the Redis store
+refused it as a command argument, and the socket was answered ``unavailable``."""
 ShortText = Annotated[str, msgspec.Meta(max_length=200)]
 ClientMsgId = Annotated[str, msgspec.Meta(max_length=64)]
 Notes = Annotated[str, msgspec.Meta(max_length=4000)]
@@ -40,9 +43,7 @@ class Hello(_Msg, tag="hello", frozen=True):
 
     id: RequestId | None = None
     token: Token | None = None
-    resume: Annotated[
-        dict[SessionId, Annotated[int, msgspec.Meta(ge=0)]], msgspec.Meta(max_length=64)
-    ] = {}
+    resume: Annotated[dict[SessionId, Seq], msgspec.Meta(max_length=64)] = {}
 
 
 class Ping(_Msg, tag="ping", frozen=True):
@@ -67,7 +68,7 @@ class ChatReceipt(_Msg, tag="chat.receipt", frozen=True):
     """The sender's messages up to ``seq`` were delivered to, or read by, this client."""
 
     session: SessionId
-    seq: Annotated[int, msgspec.Meta(ge=1)]
+    seq: Annotated[int, msgspec.Meta(ge=1, le=2**53)]
     state: Literal["delivered", "read"]
     id: RequestId | None = None
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from signaling.archive.base import SQLITE, Dialect
 from signaling.errors import InteractionError
 
 CHANNELS = ("chat_only", "voice", "video", "screen", "cobrowse")
@@ -138,7 +139,9 @@ def _midnight(day: date) -> float:
     return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
 
 
-def condition(f: QaFilter, *, agent_id: str | None = None) -> tuple[str, list[Any]]:
+def condition(
+    f: QaFilter, *, agent_id: str | None = None, dialect: Dialect = SQLITE
+) -> tuple[str, list[Any]]:
     """A ``WHERE`` fragment over ``recordings r`` and its parameters.
 
     ``agent_id`` is the access rule (an agent sees only their own sessions), applied on
@@ -165,19 +168,19 @@ def condition(f: QaFilter, *, agent_id: str | None = None) -> tuple[str, list[An
         # a flag is a phrase said, or one that had to be said and never was
         add("r.session_id IN (SELECT session_id FROM transcript_flags WHERE name = ?)", f.flag)
     live = "SELECT 1 FROM events e WHERE e.session_id = r.session_id AND e.kind = 'channel.active'"
+    channel, origin = dialect.json_text("e.data", "channel"), dialect.json_text("e.data", "origin")
     if f.channel == "chat_only":
         marks = ",".join("?" * len(_UPGRADES))
         add(
-            f"NOT EXISTS ({live} AND json_extract(e.data, '$.channel') IN ({marks}))",
+            f"NOT EXISTS ({live} AND {channel} IN ({marks}))",
             *_UPGRADES,
         )
     elif f.channel:
-        add(f"EXISTS ({live} AND json_extract(e.data, '$.channel') = ?)", f.channel)
+        add(f"EXISTS ({live} AND {channel} = ?)", f.channel)
     if f.origin:
         marks = ",".join("?" * len(_UPGRADES))
         add(
-            f"EXISTS ({live} AND json_extract(e.data, '$.channel') IN ({marks})"
-            " AND json_extract(e.data, '$.origin') = ?)",
+            f"EXISTS ({live} AND {channel} IN ({marks}) AND {origin} = ?)",
             *_UPGRADES,
             f.origin,
         )

@@ -27,7 +27,7 @@ from signaling.headers import CSP_VIEWER
 from signaling.http_api import current_staff
 from signaling.keys import ARCHIVE, CONFIG, RECORDING, RECORDING_JOBS
 from signaling.pages import render
-from signaling.recording_api import job_views, public, readable_row, reader
+from signaling.recording_api import inside, job_views, public, readable_row, reader
 
 MAX_TIMELINE_LINES = qa_timeline.MAX_LINES
 
@@ -54,11 +54,9 @@ async def qa_list(request: web.Request) -> web.Response:
         where = qa_filter.parse(request.query)
     except LivedeskError as exc:
         error, where = exc.message, qa_filter.QaFilter()
-    rows = await archive.run(
-        lambda db: idx.list_recordings(db, agent_id=own, limit=200, where=where)
-    )
-    hits = await archive.run(lambda db: idx.search_text(db, query, agent_id=own, where=where))
-    agents = await archive.run(idx.agents_recorded) if own is None else []
+    rows = await idx.list_recordings(archive, agent_id=own, limit=200, where=where)
+    hits = await idx.search_text(archive, query, agent_id=own, where=where)
+    agents = await idx.agents_recorded(archive) if own is None else []
     progress = request.app[RECORDING_JOBS].progress
     items = [_item(public(r, progress.get(r.session_id)), lang) for r in rows]
     entries = request.app[CONFIG].entries
@@ -115,7 +113,7 @@ async def qa_recording(request: web.Request) -> web.Response:
     except LivedeskError:
         return render(request, "not_found.html", status=404, lang=lang)
     archive = request.app[ARCHIVE]
-    tracks = await archive.run(lambda db: idx.tracks_of(db, row.session_id))
+    tracks = await idx.tracks_of(archive, row.session_id)
     item = _item(public(row, request.app[RECORDING_JOBS].progress.get(row.session_id)), lang)
     base = f"/api/recordings/{row.session_id}/files"
     track_items = [
@@ -131,16 +129,20 @@ async def qa_recording(request: web.Request) -> web.Response:
         }
         for t in tracks
     ]
-    directory = layout.session_dir(request.app[CONFIG].data_path, row.session_id)
+    data_path = request.app[CONFIG].data_path
+    directory = layout.session_dir(data_path, row.session_id)
     loop = asyncio.get_running_loop()
-    timeline = await loop.run_in_executor(
-        None, qa_timeline.read_timeline, directory / layout.TIMELINE
-    )
+
+    def read_timeline() -> list[dict[str, Any]]:
+        path = inside(directory, [layout.TIMELINE], data_path)
+        return qa_timeline.read_timeline(path) if path is not None else []
+
+    timeline = await loop.run_in_executor(None, read_timeline)
     opener = request.app[RECORDING].open_input
-    lines = await loop.run_in_executor(None, _transcript, directory, opener, lang)
-    flags = await archive.run(lambda db: idx.flags_of(db, row.session_id))
-    scores = await archive.run(lambda db: review_api.scores_of(db, row.session_id))
-    comments = await archive.run(lambda db: review_api.comments_of(db, row.session_id))
+    lines = await loop.run_in_executor(None, _transcript, directory, data_path, opener, lang)
+    flags = await idx.flags_of(archive, row.session_id)
+    scores = await review_api.scores_of(archive, row.session_id)
+    comments = await review_api.comments_of(archive, row.session_id)
     mine: dict[str, Any] = next(
         (x["answers"] for x in scores if x["reviewer"] == user.username), {}
     )
@@ -229,11 +231,11 @@ def _item(rec: dict[str, Any], lang: str) -> dict[str, Any]:
     }
 
 
-def _transcript(directory: Path, opener: Any, lang: str) -> list[dict[str, Any]]:
+def _transcript(directory: Path, data_path: Path, opener: Any, lang: str) -> list[dict[str, Any]]:
     """The transcript's lines for the page (plain or sealed file), or none yet."""
     for name in ("transcript.json.sealed", "transcript.json"):
-        path = directory / name
-        if not path.exists():
+        path = inside(directory, [name], data_path)
+        if path is None:
             continue
         try:
             src = opener(path)
@@ -295,6 +297,7 @@ async def qa_jobs(request: web.Request) -> web.Response:
             "pct": round(j.progress * 100),
             "eta": f"{round(eta)} s" if eta is not None else "",
             "attempts": j.attempts,
+            "worker": j.worker,
             "error": j.error,
             "when": _utc(j.created_at),
         }

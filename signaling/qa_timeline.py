@@ -26,6 +26,8 @@ _CATEGORY = {
     "session.transferred": "join",
     "session.customer_left": "join",
     "session.agent_left": "join",
+    "participant.disconnected": "join",
+    "participant.reconnected": "join",
     "session.ended": "join",
     "media.connected": "join",
     "bot.suggested": "escalation",

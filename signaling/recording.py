@@ -12,7 +12,11 @@ state, :mod:`signaling.interaction`). This service acts on what the core decides
   the paused length, and the manifest lists the paused spans;
 - ``recording.stopped`` (by the agent, or because the session left its active state)
   closes the files, writes ``timeline.jsonl``, updates the archive and queues the review
-  rendering (:mod:`signaling.recording_jobs`).
+  rendering (:mod:`signaling.recording_jobs`);
+- a file that cannot be written (a full disk) stops the recording, not the session: the
+  timeline gets ``recording.failed`` (``code`` ``disk_full`` or ``write_failed``) and
+  ``recording.stopped`` with that reason, both sides see it, and what was written stays,
+  marked ``interrupted``. A manifest the full disk refused is written at the next start.
 
 Consents and declines also go to the audit log.
 """
@@ -21,8 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
+import secrets
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +37,7 @@ import structlog
 
 from recorder import layout
 from recorder.session import SessionRecording, close_all
+from recorder.track import failure_code
 from signaling import audit
 from signaling import interaction as ix
 from signaling import recording_index as idx
@@ -69,6 +76,8 @@ class _Active:
         self.meta = meta
         self.taps: dict[str, _Tap] = {}
         self.lock = asyncio.Lock()
+        self.failure = ""
+        """Why its files could not be written (``disk_full``, ``write_failed``), once known."""
 
 
 class RecordingService:
@@ -84,6 +93,9 @@ class RecordingService:
         self.root = cfg.data_path
         self.kek = kek
         self.active: dict[str, _Active] = {}
+        self.unsaved: dict[str, SessionRecording] = {}
+        """Finished recordings whose last manifest the disk refused (written at a next start)."""
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.finished = asyncio.Event()
         """Set each time a recording's files are closed (tests wait on it)."""
@@ -91,6 +103,7 @@ class RecordingService:
         """Callbacks ``(session_id)`` after a recording is finished (the job runner's wake-up)."""
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self.desk.after_apply.append(self.session_changed)
         if self.media is not None:
             self.media.publication_watchers.append(self._publications_changed)
@@ -195,7 +208,12 @@ class RecordingService:
             queue_frames=self.settings.queue_frames,
             cluster_ms=self.settings.cluster_ms,
         )
-        earlier = await asyncio.get_running_loop().run_in_executor(None, _earlier, rec.dir)
+        await self._save_unsaved()
+        kept = self.unsaved.pop(inter.id, None)
+        if kept is not None:
+            earlier: layout.Manifest | None = kept.manifest
+        else:
+            earlier = await asyncio.get_running_loop().run_in_executor(None, _earlier, rec.dir)
         if earlier is not None:  # recorded before in this session: its files stay listed
             rec.continue_from(earlier)
         rec.begin(at)
@@ -213,10 +231,57 @@ class RecordingService:
             await self._save(active)
         log.info("recording started", session_id=inter.id)
 
-    async def _save(self, active: _Active) -> None:
+    async def _save(self, active: _Active) -> OSError | None:
+        """Write the manifest (a thread) and the archive row; the error if the disk refused
+        the manifest (the row is written all the same: the archive may live elsewhere)."""
         snap = active.rec.snapshot()
-        await asyncio.get_running_loop().run_in_executor(None, active.rec.save, snap)
+        session_id = active.rec.manifest.session_id
+        error = None
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, active.rec.save, snap)
+        except OSError as exc:
+            error = exc
+            log.warning("manifest not written", session_id=session_id, error=str(exc))
+            self.write_failed(session_id, failure_code(exc), f"manifest: {exc}")
         idx.put_recording(self.desk.archive, active.rec.manifest, active.meta, time.time())
+        return error
+
+    async def _save_unsaved(self) -> None:
+        for session_id, rec in list(self.unsaved.items()):
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, rec.save, rec.snapshot())
+            except OSError:
+                continue
+            self.unsaved.pop(session_id, None)
+
+    # ------------------------------------------------------------ write failures
+    def _failed_in_thread(self, session_id: str, code: str, message: str) -> None:
+        """A track file could not be written (called from the writer thread)."""
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed
+                self._loop.call_soon_threadsafe(self.write_failed, session_id, code, message)
+
+    def write_failed(self, session_id: str, code: str, message: str) -> None:
+        """Stop a recording whose files cannot be written; the session goes on (loop)."""
+        active = self.active.get(session_id)
+        if active is None or active.failure:
+            return
+        active.failure = code
+        log.error(
+            "recording stopped: its files cannot be written",
+            session_id=session_id,
+            code=code,
+            error=message,
+        )
+        self._spawn(self._stop_failed(session_id, code, message))
+
+    async def _stop_failed(self, session_id: str, code: str, message: str) -> None:
+        await self.note(session_id, "recording.failed", {"code": code, "error": message[:300]})
+        try:  # both sides see recording.stopped (reason: the code); that closes the files
+            await self.desk.apply(session_id, ix.StopRecording(reason=code), ix.SYSTEM)
+        except LivedeskError as exc:  # stopped meanwhile, or the session is gone
+            log.info("recording stop not logged", session_id=session_id, code=exc.code)
+            await self._finish(session_id, reason=code)
 
     def _publications_changed(self, session_id: str) -> None:
         active = self.active.get(session_id)
@@ -246,6 +311,7 @@ class RecordingService:
                 kind=pub.kind,
                 codec="VP8" if pub.kind == "video" else "OPUS",
                 on_need_keyframe=pub.request_keyframe,
+                on_failed=functools.partial(self._failed_in_thread, session_id),
             )
 
             def sink(frame: EncodedFrame, _put: Any = recorder.put) -> None:
@@ -303,19 +369,33 @@ class RecordingService:
             stats = await asyncio.get_running_loop().run_in_executor(None, close_all, recorders)
             for tid, st in stats.items():
                 active.rec.track_closed(tid, st)
-            active.rec.end(state="complete")
-            await self._save(active)
+            active.rec.end(state="interrupted" if active.failure else "complete")
+            if await self._save(active) is not None:
+                self.unsaved[session_id] = active.rec
         manifest = active.rec.manifest
         figures = {
             "tracks": len(manifest.tracks),
             "bytes": sum(t.bytes for t in manifest.tracks),
             "dropped": sum(t.dropped for t in manifest.tracks),
             "frames": sum(t.frames for t in manifest.tracks),
-            "reason": reason,
+            "reason": active.failure or reason,
         }
         log.info("recording finished", session_id=session_id, **figures)
+        if active.failure:  # cut short: what was written plays, and it says so after rendering
+            idx.set_state(self.desk.archive, session_id, "interrupted", time.time(), interrupted=1)
+            audit.record(
+                self.desk.archive,
+                audit.RECORDING_INTERRUPTED,
+                entry=manifest.entry,
+                session_id=session_id,
+                reason=active.failure,
+                detail=figures,
+            )
         await self.note(session_id, "recording.finished", figures)
-        await self.write_timeline(session_id)
+        try:
+            await self.write_timeline(session_id)
+        except OSError as exc:  # a full disk: the archive keeps the timeline
+            log.warning("timeline not written", session_id=session_id, error=str(exc))
         for cb in self.on_finished:
             cb(session_id)
         self.finished.set()
@@ -412,12 +492,19 @@ def load_recording_key(cfg: Config) -> bytes | None:
 
 def _write_lines(path: Path, lines: list[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write("\n".join(lines) + ("\n" if lines else ""))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    # a name of its own: the end of a recording and the end of its session each rewrite
+    # the timeline, and two writers of one temporary file made one of them fail
+    tmp = path.with_name(f"{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write("\n".join(lines) + ("\n" if lines else ""))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError:  # a full disk: leave no half-written temporary file behind
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def recording_view(inter: ix.Interaction) -> dict[str, Any] | None:

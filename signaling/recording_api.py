@@ -28,7 +28,7 @@ from signaling.archive import User
 from signaling.auth import PERMISSIONS, StaffRole
 from signaling.errors import AuthError, InteractionError, LivedeskError
 from signaling.http_api import current_staff
-from signaling.keys import ARCHIVE, CONFIG, RECORDING, RECORDING_JOBS
+from signaling.keys import ARCHIVE, CLUSTER, CONFIG, RECORDING, RECORDING_JOBS
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 MAX_CHUNK = 8 * 1024 * 1024
@@ -99,7 +99,7 @@ async def readable_row(request: web.Request, user: User) -> idx.RecordingRow:
     not_found = InteractionError("not_found", "no such recording")
     if not layout.SESSION_ID.match(session_id):
         raise not_found
-    row = await request.app[ARCHIVE].run(lambda db: idx.get_recording(db, session_id))
+    row = await idx.get_recording(request.app[ARCHIVE], session_id)
     agent_access = request.app[CONFIG].recording.agent_access
     if row is None or not may_read(user, row, agent_access=agent_access):
         raise not_found
@@ -151,8 +151,8 @@ async def list_recordings(request: web.Request) -> web.Response:
     except ValueError:
         raise InteractionError("bad_message", "limit and before must be numbers") from None
     where = qa_filter.parse(request.query)
-    rows = await request.app[ARCHIVE].run(
-        lambda db: idx.list_recordings(db, agent_id=own, limit=limit, before=before, where=where)
+    rows = await idx.list_recordings(
+        request.app[ARCHIVE], agent_id=own, limit=limit, before=before, where=where
     )
     progress = request.app[RECORDING_JOBS].progress
     return web.json_response({"recordings": [public(r, progress.get(r.session_id)) for r in rows]})
@@ -162,8 +162,8 @@ async def recording_detail(request: web.Request) -> web.Response:
     user = await reader(request)
     row = await readable_row(request, user)
     archive = request.app[ARCHIVE]
-    tracks = await archive.run(lambda db: idx.tracks_of(db, row.session_id))
-    job = await archive.run(lambda db: idx.get_job(db, "render", row.session_id))
+    tracks = await idx.tracks_of(archive, row.session_id)
+    job = await idx.get_job(archive, "render", row.session_id)
     body = public(row, request.app[RECORDING_JOBS].progress.get(row.session_id))
     base = f"/api/recordings/{row.session_id}/files"
     body["track_list"] = [
@@ -184,7 +184,7 @@ async def recording_detail(request: web.Request) -> web.Response:
         }
         for t in tracks
     ]
-    body["flags"] = await archive.run(lambda db: idx.flags_of(db, row.session_id))
+    body["flags"] = await idx.flags_of(archive, row.session_id)
     directory = layout.session_dir(request.app[CONFIG].data_path, row.session_id)
     has_cobrowse = await asyncio.get_running_loop().run_in_executor(
         None, lambda: bool(cobrowse_log.files(directory))
@@ -215,14 +215,14 @@ async def recording_file(request: web.Request) -> web.StreamResponse:
     elif layout.TRACK_ID.match(name):
         if row.state == "expired":
             raise not_found
-        tracks = await request.app[ARCHIVE].run(lambda db: idx.tracks_of(db, row.session_id))
+        tracks = await idx.tracks_of(request.app[ARCHIVE], row.session_id)
         track = next((t for t in tracks if t.id == name), None)
         if track is None:
             raise not_found
         candidates, ctype = [track.file], _TRACK_TYPES.get(track.kind, "video/webm")
     else:
         raise not_found
-    path = _inside(directory, candidates, request.app[CONFIG].data_path)
+    path = inside(directory, candidates, request.app[CONFIG].data_path)
     if path is None:
         raise not_found
     try:
@@ -266,7 +266,7 @@ async def _cobrowse_response(
 
     def read() -> bytes | None:
         names = [p.name for p in cobrowse_log.files(directory)]
-        if not names or any(_inside(directory, [n], data_path) is None for n in names):
+        if not names or any(inside(directory, [n], data_path) is None for n in names):
             return None
         return cobrowse_log.read_all(directory, kek=kek)
 
@@ -282,8 +282,11 @@ async def _cobrowse_response(
     )
 
 
-def _inside(directory: Path, names: list[str], data_path: Path) -> Path | None:
-    """The first existing file among ``names`` that really lies under the recordings dir."""
+def inside(directory: Path, names: list[str], data_path: Path) -> Path | None:
+    """The first existing file among ``names`` that really lies under the recordings dir.
+
+    Everything that reads a recording's files for a request goes through this (the
+    file endpoints and the QA pages), so a symlink that leads out is never followed."""
     top = (data_path / "recordings").resolve()
     for rel in names:
         path = directory / rel
@@ -338,9 +341,7 @@ async def search(request: web.Request) -> web.Response:
     own = None if "recordings" in PERMISSIONS[StaffRole(user.role)] else user.username
     query = request.query.get("q", "")[:200]
     where = qa_filter.parse(request.query)
-    hits = await request.app[ARCHIVE].run(
-        lambda db: idx.search_text(db, query, agent_id=own, where=where)
-    )
+    hits = await idx.search_text(request.app[ARCHIVE], query, agent_id=own, where=where)
     return web.json_response(
         {
             "q": query,
@@ -370,7 +371,7 @@ def _eta(job: idx.JobRow, now: float) -> float | None:
 async def job_views(request: web.Request) -> list[tuple[idx.JobRow, float | None]]:
     """The newest jobs with the live progress of running ones, and the seconds each has
     left (None until there is progress to go by). The caller checks the role."""
-    rows = await request.app[ARCHIVE].run(lambda db: idx.list_jobs(db, limit=200))
+    rows = await idx.list_jobs(request.app[ARCHIVE], limit=200)
     live = request.app[RECORDING_JOBS]
     now = time.time()
     out = []
@@ -399,18 +400,21 @@ async def _job_action(request: web.Request, what: str) -> tuple[User, int]:
     if "recordings" not in PERMISSIONS[StaffRole(user.role)]:
         raise AuthError("forbidden", f"{what} jobs is for QA reviewers, supervisors and admins")
     try:
-        return user, int(request.match_info["job"])
+        job_id = int(request.match_info["job"])
     except ValueError:
         raise InteractionError("not_found", "no such job") from None
+    if not 0 <= job_id < 2**63:  # past a SQL integer: no such row (and no OverflowError)
+        raise InteractionError("not_found", "no such job")
+    return user, job_id
 
 
 async def retry(request: web.Request) -> web.Response:
     """Queue a failed job again (it keeps its attempts count)."""
     _, job_id = await _job_action(request, "retrying")
-    job = await request.app[ARCHIVE].run(lambda db: idx.retry_job(db, job_id, time.time()))
+    job = await idx.retry_job(request.app[ARCHIVE], job_id, time.time())
     if job is None:
         raise InteractionError("wrong_state", "only a failed or finished job can be run again")
-    request.app[RECORDING_JOBS].wake()
+    await request.app[RECORDING_JOBS].push(job)
     if request.headers.get("Accept", "").startswith("text/html"):
         raise web.HTTPSeeOther("/qa/jobs")
     return web.json_response({"job": msgspec.to_builtins(job)})
@@ -420,16 +424,22 @@ async def cancel(request: web.Request) -> web.Response:
     """Cancel a queued job, or stop a running one (its worker process is killed)."""
     user, job_id = await _job_action(request, "cancelling")
     archive = request.app[ARCHIVE]
-    job = await archive.run(lambda db: idx.cancel_queued(db, job_id, time.time()))
+    job = await idx.cancel_queued(archive, job_id, time.time())
     if job is None:
         if not request.app[RECORDING_JOBS].cancel_running(job_id, user.username):
-            found = await archive.run(lambda db: idx.get_job_by_id(db, job_id))
+            found = await idx.get_job_by_id(archive, job_id)
             if found is None:
                 raise InteractionError("not_found", "no such job")
-            raise InteractionError(
-                "wrong_state", f"the job is {found.state}, not queued or running"
+            # running on another node: that node stops its worker
+            node = found.worker.split("/", 1)[0]
+            elsewhere = found.state == "running" and await request.app[CLUSTER].cancel_job(
+                node, job_id, user.username
             )
-        job = await archive.run(lambda db: idx.get_job_by_id(db, job_id))
+            if not elsewhere:
+                raise InteractionError(
+                    "wrong_state", f"the job is {found.state}, not queued or running"
+                )
+        job = await idx.get_job_by_id(archive, job_id)
     assert job is not None
     audit.record(
         archive,

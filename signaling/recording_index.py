@@ -1,9 +1,9 @@
 """The recording index in the archive: one row per recorded session, one per track, and jobs.
 
 Tables ``recordings``, ``recording_tracks`` and ``jobs`` (archive migration 4). Routine
-updates go through the archive's writer thread (``Archive.execute_later``); reads and the
-few writes whose result the caller needs (claiming a job) run on their own connection in
-the executor (``Archive.run``).
+updates go through the archive's writer (``Archive.execute_later``); reads and the few
+writes whose result the caller needs (queueing or claiming a job) run at once through the
+archive's query API (``Db``), on SQLite and PostgreSQL alike.
 
 A recording's ``state`` moves ``recording`` <-> ``paused`` -> ``complete`` (or
 ``interrupted``, found unfinished at start-up) -> ``rendering`` -> ``rendered``, and past
@@ -13,13 +13,12 @@ as its own flag, so a rendered recording still says it was cut short.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import msgspec
 
 from recorder.layout import Manifest, TrackInfo, span_s
-from signaling.archive import Archive
+from signaling.archive import Archive, Db
 from signaling.qa_filter import QaFilter, condition
 
 STATES = ("recording", "paused", "complete", "interrupted", "rendering", "rendered", "expired")
@@ -87,6 +86,8 @@ class JobRow(msgspec.Struct, frozen=True):
     created_at: float
     started_at: float | None
     finished_at: float | None
+    worker: str = ""
+    """Which worker runs (or last ran) it: ``<node id>/<kind>-<n>``."""
 
 
 _REC_COLS = ", ".join(RecordingRow.__struct_fields__)
@@ -126,7 +127,8 @@ def put_recording(archive: Archive, manifest: Manifest, meta: dict[str, Any], no
         " ON CONFLICT(session_id) DO UPDATE SET state=excluded.state,"
         " ended_at=excluded.ended_at, duration_s=excluded.duration_s,"
         " paused_s=excluded.paused_s, bytes=excluded.bytes, tracks=excluded.tracks,"
-        " dropped=excluded.dropped, sealed=max(recordings.sealed, excluded.sealed),"
+        " dropped=excluded.dropped, sealed=CASE WHEN recordings.sealed > excluded.sealed"
+        " THEN recordings.sealed ELSE excluded.sealed END,"
         " updated_at=excluded.updated_at",
         (
             manifest.session_id,
@@ -154,7 +156,7 @@ def put_recording(archive: Archive, manifest: Manifest, meta: dict[str, Any], no
 
 def put_track(archive: Archive, session_id: str, t: TrackInfo) -> None:
     archive.execute_later(
-        "INSERT INTO recording_tracks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        f"INSERT INTO recording_tracks ({_TRACK_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"  # noqa: S608
         " ON CONFLICT(id) DO UPDATE SET state=excluded.state, frames=excluded.frames,"
         " bytes=excluded.bytes, dropped=excluded.dropped, first_ms=excluded.first_ms,"
         " last_ms=excluded.last_ms",
@@ -198,100 +200,118 @@ def set_state(archive: Archive, session_id: str, state: str, now: float, **extra
     )
 
 
-def queue_job(archive: Archive, kind: str, session_id: str, now: float) -> None:
-    """Queue (or queue again) the one job of ``kind`` for a session."""
-    archive.execute_later(
+async def queue_job(db: Db, kind: str, session_id: str, now: float) -> int:
+    """Queue (or queue again) the one job of ``kind`` for a session; returns its id.
+
+    Flush the archive first when the job needs rows written through ``execute_later``.
+    """
+    row = await db.fetchone(
         "INSERT INTO jobs (kind, session_id, state, created_at) VALUES (?,?,'queued',?)"
         " ON CONFLICT(kind, session_id) DO UPDATE SET state='queued', progress=0, error='',"
-        " started_at=NULL, finished_at=NULL",
+        " started_at=NULL, finished_at=NULL, worker='' RETURNING id",
         (kind, session_id, now),
     )
+    if row is None:  # pragma: no cover - RETURNING always yields the row
+        raise RuntimeError("queueing a job returned no id")
+    return int(row[0])
 
 
-def job_progress(archive: Archive, job_id: int, progress: float) -> None:
+def job_progress(archive: Archive, job: JobRow, progress: float) -> None:
+    """A running job's progress, from the worker running it (``job`` as it claimed it)."""
     archive.execute_later(
-        "UPDATE jobs SET progress=? WHERE id=? AND state='running'", (round(progress, 4), job_id)
+        "UPDATE jobs SET progress=? WHERE id=? AND state='running' AND worker=?",
+        (round(progress, 4), job.id, job.worker),
     )
 
 
 def job_finished(
-    archive: Archive, job_id: int, now: float, error: str = "", *, state: str = ""
+    archive: Archive, job: JobRow, now: float, error: str = "", *, state: str = ""
 ) -> None:
     """A job ended: ``done``, ``failed`` (with ``error``), or ``state`` as given:
-    ``queued`` to run it again (the error stays to be read), ``cancelled``."""
+    ``queued`` to run it again (the error stays to be read), ``cancelled``.
+
+    Only the worker that claimed it (``job.worker``) may say so: a worker that lost the
+    job (its node was taken for dead and the job runs elsewhere now) changes nothing.
+    """
     state = state or ("failed" if error else "done")
     if state not in JOB_STATES:
         raise ValueError(f"bad job state {state!r}")
     archive.execute_later(
-        "UPDATE jobs SET state=?, finished_at=?, error=?, progress=CASE WHEN ?='done' THEN 1"
-        " ELSE progress END, started_at=CASE WHEN ?='queued' THEN NULL ELSE started_at END"
-        " WHERE id=?",
-        (state, None if state == "queued" else now, error[:2000], state, state, job_id),
+        "UPDATE jobs SET state=?, finished_at=?, error=?,"
+        " progress=CASE WHEN CAST(? AS TEXT)='done' THEN 1 ELSE progress END,"
+        " started_at=CASE WHEN CAST(? AS TEXT)='queued' THEN NULL ELSE started_at END"
+        " WHERE id=? AND worker=?",
+        (state, None if state == "queued" else now, error[:2000], state, state, job.id, job.worker),
     )
 
 
-def cancel_queued(db: sqlite3.Connection, job_id: int, now: float) -> JobRow | None:
+async def cancel_queued(db: Db, job_id: int, now: float) -> JobRow | None:
     """Cancel a job that has not started; None if it is not queued."""
-    cur = db.execute(
-        "UPDATE jobs SET state='cancelled', finished_at=? WHERE id=? AND state='queued'",
+    row = await db.fetchone(
+        "UPDATE jobs SET state='cancelled', finished_at=? WHERE id=? AND state='queued'"  # noqa: S608
+        f" RETURNING {_JOB_COLS}",
         (now, job_id),
     )
-    return get_job_by_id(db, job_id) if cur.rowcount else None
-
-
-def get_job_by_id(db: sqlite3.Connection, job_id: int) -> JobRow | None:
-    row = db.execute(f"SELECT {_JOB_COLS} FROM jobs WHERE id=?", (job_id,)).fetchone()  # noqa: S608
     return _job(row) if row else None
 
 
-# ------------------------------------------------------------------ reads and claims (executor)
+async def get_job_by_id(db: Db, job_id: int) -> JobRow | None:
+    row = await db.fetchone(f"SELECT {_JOB_COLS} FROM jobs WHERE id=?", (job_id,))  # noqa: S608
+    return _job(row) if row else None
 
 
-def claim_job(db: sqlite3.Connection, kind: str, now: float) -> JobRow | None:
-    """Atomically take the oldest queued job of ``kind`` (it becomes ``running``)."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        row = db.execute(
-            f"SELECT {_JOB_COLS} FROM jobs WHERE kind=? AND state='queued'"  # noqa: S608
-            " ORDER BY created_at, id LIMIT 1",
-            (kind,),
-        ).fetchone()
-        if row is None:
-            db.execute("COMMIT")
-            return None
-        db.execute(
-            "UPDATE jobs SET state='running', started_at=?, attempts=attempts+1 WHERE id=?",
-            (now, row[0]),
-        )
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    job = _job(row)
-    return msgspec.structs.replace(job, state="running", started_at=now, attempts=job.attempts + 1)
+# ------------------------------------------------------------------ reads and claims
 
 
-def requeue_running(db: sqlite3.Connection) -> int:
-    """Jobs a stopped process was running go back to the queue (they survive restarts)."""
-    return db.execute("UPDATE jobs SET state='queued' WHERE state='running'").rowcount
+async def claim_job(db: Db, job_id: int, worker: str, now: float) -> JobRow | None:
+    """Make a queued job ``running`` on ``worker``; None when it is not queued (done,
+    cancelled, or another worker has it). Atomic: of two workers handed the same job
+    (a queue may deliver it twice), one gets it."""
+    row = await db.fetchone(
+        "UPDATE jobs SET state='running', started_at=?, attempts=attempts+1, worker=?,"  # noqa: S608
+        f" progress=0 WHERE id=? AND state='queued' RETURNING {_JOB_COLS}",
+        (now, worker, job_id),
+    )
+    return _job(row) if row else None
 
 
-def reset_rendering(db: sqlite3.Connection) -> int:
-    """Renderings a stopped process was making: back to what they were (their job is queued)."""
-    return db.execute(
+async def open_jobs(db: Db) -> list[JobRow]:
+    """Jobs queued or running, oldest first: what the job queue should hold."""
+    rows = await db.fetch(
+        f"SELECT {_JOB_COLS} FROM jobs WHERE state IN ('queued','running')"  # noqa: S608
+        " ORDER BY created_at, id"
+    )
+    return [_job(r) for r in rows]
+
+
+async def requeue(db: Db, job_id: int, worker: str) -> bool:
+    """A running job whose worker is gone goes back to the queue; False if it moved on."""
+    n = await db.execute(
+        "UPDATE jobs SET state='queued', started_at=NULL WHERE id=? AND state='running'"
+        " AND worker=?",
+        (job_id, worker),
+    )
+    return n == 1
+
+
+async def reset_rendering(db: Db) -> int:
+    """Renderings whose job is back in the queue (their worker stopped): back to what they
+    were until a worker takes the job again."""
+    return await db.execute(
         "UPDATE recordings SET state=CASE WHEN interrupted=1 THEN 'interrupted'"
-        " ELSE 'complete' END WHERE state='rendering'"
-    ).rowcount
+        " ELSE 'complete' END WHERE state='rendering' AND session_id IN"
+        " (SELECT session_id FROM jobs WHERE kind='render' AND state='queued')"
+    )
 
 
-def get_recording(db: sqlite3.Connection, session_id: str) -> RecordingRow | None:
+async def get_recording(db: Db, session_id: str) -> RecordingRow | None:
     q = f"SELECT {_REC_COLS} FROM recordings WHERE session_id=?"  # noqa: S608
-    row = db.execute(q, (session_id,)).fetchone()
+    row = await db.fetchone(q, (session_id,))
     return _recording(row) if row else None
 
 
-def list_recordings(
-    db: sqlite3.Connection,
+async def list_recordings(
+    db: Db,
     *,
     agent_id: str | None = None,
     limit: int = 100,
@@ -300,7 +320,7 @@ def list_recordings(
 ) -> list[RecordingRow]:
     """Recorded sessions, newest first: ``where`` is the reviewer's filter, ``agent_id`` the
     access rule (an agent's own sessions only)."""
-    cond, params = condition(where or QaFilter(), agent_id=agent_id)
+    cond, params = condition(where or QaFilter(), agent_id=agent_id, dialect=db.dialect)
     if before:
         cond += " AND r.started_at < ?"
         params.append(before)
@@ -309,45 +329,45 @@ def list_recordings(
         f"SELECT {cols} FROM recordings r WHERE {cond}"  # noqa: S608
         " ORDER BY r.started_at DESC LIMIT ?"
     )
-    return [_recording(r) for r in db.execute(q, (*params, max(1, min(limit, 500))))]
+    return [_recording(r) for r in await db.fetch(q, (*params, max(1, min(limit, 500))))]
 
 
-def agents_recorded(db: sqlite3.Connection) -> list[tuple[str, str]]:
+async def agents_recorded(db: Db) -> list[tuple[str, str]]:
     """(id, name) of every agent with a recorded session: the QA list's agent filter."""
-    rows = db.execute(
+    rows = await db.fetch(
         "SELECT agent_id, max(agent_name) FROM recordings WHERE agent_id != ''"
         " GROUP BY agent_id ORDER BY 2, 1"
     )
     return [(r[0], r[1] or r[0]) for r in rows]
 
 
-def unfinished(db: sqlite3.Connection) -> list[RecordingRow]:
+async def unfinished(db: Db) -> list[RecordingRow]:
     q = f"SELECT {_REC_COLS} FROM recordings WHERE state IN ('recording','paused')"  # noqa: S608
-    return [_recording(r) for r in db.execute(q)]
+    return [_recording(r) for r in await db.fetch(q)]
 
 
-def past_retention(db: sqlite3.Connection, now: float) -> list[RecordingRow]:
+async def past_retention(db: Db, now: float) -> list[RecordingRow]:
     q = (
         f"SELECT {_REC_COLS} FROM recordings WHERE retention_until IS NOT NULL"  # noqa: S608
         " AND retention_until<? AND expired_at IS NULL AND state NOT IN ('recording','paused')"
     )
-    return [_recording(r) for r in db.execute(q, (now,))]
+    return [_recording(r) for r in await db.fetch(q, (now,))]
 
 
-def tracks_of(db: sqlite3.Connection, session_id: str) -> list[TrackRow]:
+async def tracks_of(db: Db, session_id: str) -> list[TrackRow]:
     q = f"SELECT {_TRACK_COLS} FROM recording_tracks WHERE session_id=? ORDER BY opened_at, id"  # noqa: S608
-    return [_track(r) for r in db.execute(q, (session_id,))]
+    return [_track(r) for r in await db.fetch(q, (session_id,))]
 
 
-def get_job(db: sqlite3.Connection, kind: str, session_id: str) -> JobRow | None:
+async def get_job(db: Db, kind: str, session_id: str) -> JobRow | None:
     q = f"SELECT {_JOB_COLS} FROM jobs WHERE kind=? AND session_id=?"  # noqa: S608
-    row = db.execute(q, (kind, session_id)).fetchone()
+    row = await db.fetchone(q, (kind, session_id))
     return _job(row) if row else None
 
 
-def list_jobs(db: sqlite3.Connection, *, limit: int = 100) -> list[JobRow]:
+async def list_jobs(db: Db, *, limit: int = 100) -> list[JobRow]:
     q = f"SELECT {_JOB_COLS} FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?"  # noqa: S608
-    return [_job(r) for r in db.execute(q, (max(1, min(limit, 500)),))]
+    return [_job(r) for r in await db.fetch(q, (max(1, min(limit, 500)),))]
 
 
 # ------------------------------------------------------------------ transcripts
@@ -366,7 +386,8 @@ def put_transcript(
         )
     for f in flags:
         archive.execute_later(
-            "INSERT INTO transcript_flags VALUES (?,?,?,?,?,?)",
+            "INSERT INTO transcript_flags (session_id, name, at, speaker, text, missing)"
+            " VALUES (?,?,?,?,?,?)",
             (session_id, f["name"], f.get("at"), f.get("speaker", ""), f.get("text", ""),
              int(bool(f.get("missing")))),
         )  # fmt: skip
@@ -389,8 +410,8 @@ _SOURCES = {
 }
 
 
-def search_text(
-    db: sqlite3.Connection,
+async def search_text(
+    db: Db,
     query: str,
     *,
     agent_id: str | None = None,
@@ -402,27 +423,47 @@ def search_text(
     words = [w for w in query.replace('"', " ").split() if w][:10]
     if not words:
         return []
-    match = " ".join(f'"{w}"' for w in words)
-    cond, params = condition(where or QaFilter(), agent_id=agent_id)
+    cond, params = condition(where or QaFilter(), agent_id=agent_id, dialect=db.dialect)
     limit = max(1, min(limit, 200))
     hits: list[tuple[float, Hit]] = []
     for source, (table, speaker, at) in _SOURCES.items():
-        sql = (
-            f"SELECT t.session_id, t.{speaker}, t.{at},"  # noqa: S608
-            f" snippet({table}, 0, '[', ']', '…', 12), rank FROM {table} t"
-            f" JOIN recordings r ON r.session_id = t.session_id"
-            f" WHERE {table} MATCH ? AND {cond} ORDER BY rank LIMIT ?"
-        )
-        for r in db.execute(sql, (match, *params, limit)):
+        sql, match = _match_sql(db.dialect.name, table, speaker, at, cond, words)
+        for r in await db.fetch(sql, (match, *params, limit)):
             hits.append((r[4], Hit(r[0], r[1], float(r[2] or 0), r[3], source)))
-    # bm25: lower is better. The two tables score on similar (not identical) scales, which
-    # is enough to interleave them; each list is already best-first.
+    # lower is better (bm25 in SQLite, minus ts_rank in PostgreSQL). The two tables score
+    # on similar (not identical) scales, which is enough to interleave them; each list is
+    # already best-first.
     hits.sort(key=lambda h: h[0])
     return [h for _, h in hits[:limit]]
 
 
-def flags_of(db: sqlite3.Connection, session_id: str) -> list[dict[str, Any]]:
-    rows = db.execute(
+def _match_sql(
+    dialect: str, table: str, speaker: str, at: str, cond: str, words: list[str]
+) -> tuple[str, str]:
+    """The full-text query for one table, and its match parameter: every word, as a word."""
+    if dialect == "postgres":
+        # plainto_tsquery ANDs the words and treats any punctuation as text, never syntax
+        sql = (
+            f"SELECT t.session_id, t.{speaker}, t.{at},"  # noqa: S608
+            " ts_headline('simple', t.text, q.q,"
+            " 'StartSel=[, StopSel=], MaxWords=12, MinWords=4, ShortWord=0'),"
+            f" -ts_rank(t.tsv, q.q) AS score FROM {table} t"
+            " CROSS JOIN (SELECT plainto_tsquery('simple', ?) AS q) q"
+            " JOIN recordings r ON r.session_id = t.session_id"
+            f" WHERE t.tsv @@ q.q AND {cond} ORDER BY score LIMIT ?"
+        )
+        return sql, " ".join(words)
+    sql = (
+        f"SELECT t.session_id, t.{speaker}, t.{at},"  # noqa: S608
+        f" snippet({table}, 0, '[', ']', '…', 12), rank FROM {table} t"
+        f" JOIN recordings r ON r.session_id = t.session_id"
+        f" WHERE {table} MATCH ? AND {cond} ORDER BY rank LIMIT ?"
+    )
+    return sql, " ".join(f'"{w}"' for w in words)
+
+
+async def flags_of(db: Db, session_id: str) -> list[dict[str, Any]]:
+    rows = await db.fetch(
         "SELECT name, at, speaker, text, missing FROM transcript_flags WHERE session_id=?"
         " ORDER BY at IS NULL DESC, at",
         (session_id,),
@@ -433,11 +474,12 @@ def flags_of(db: sqlite3.Connection, session_id: str) -> list[dict[str, Any]]:
     ]
 
 
-def retry_job(db: sqlite3.Connection, job_id: int, now: float) -> JobRow | None:
+async def retry_job(db: Db, job_id: int, now: float) -> JobRow | None:
     """Queue a failed, cancelled or finished job again; None if there is none or it is busy."""
-    cur = db.execute(
-        "UPDATE jobs SET state='queued', progress=0, error='', started_at=NULL,"
-        " finished_at=NULL, created_at=? WHERE id=? AND state IN ('failed','done','cancelled')",
+    row = await db.fetchone(
+        "UPDATE jobs SET state='queued', progress=0, error='', started_at=NULL,"  # noqa: S608
+        " finished_at=NULL, worker='', created_at=? WHERE id=?"
+        f" AND state IN ('failed','done','cancelled') RETURNING {_JOB_COLS}",
         (now, job_id),
     )
-    return get_job_by_id(db, job_id) if cur.rowcount else None
+    return _job(row) if row else None

@@ -8,14 +8,13 @@ an admin, may change it. Comments carry a time on the session clock.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from typing import Annotated, Any
 
 import msgspec
 from aiohttp import web
 
-from signaling.archive import User
+from signaling.archive import Db, User
 from signaling.auth import PERMISSIONS, StaffRole
 from signaling.errors import AuthError, InteractionError
 from signaling.http_api import decode_body
@@ -49,9 +48,9 @@ async def _reviewer(request: web.Request) -> User:
     return user
 
 
-def scores_of(db: sqlite3.Connection, session_id: str) -> list[dict[str, Any]]:
-    """Every reviewer's score of a session, oldest first (blocking)."""
-    rows = db.execute(
+async def scores_of(db: Db, session_id: str) -> list[dict[str, Any]]:
+    """Every reviewer's score of a session, oldest first."""
+    rows = await db.fetch(
         "SELECT reviewer, answers, total, created_at, updated_at, updated_by FROM scores"
         " WHERE session_id=? ORDER BY created_at",
         (session_id,),
@@ -69,9 +68,9 @@ def scores_of(db: sqlite3.Connection, session_id: str) -> list[dict[str, Any]]:
     ]
 
 
-def comments_of(db: sqlite3.Connection, session_id: str) -> list[dict[str, Any]]:
-    """A session's review comments in time order (blocking)."""
-    rows = db.execute(
+async def comments_of(db: Db, session_id: str) -> list[dict[str, Any]]:
+    """A session's review comments in time order."""
+    rows = await db.fetch(
         "SELECT id, author, at, text, created_at FROM review_comments WHERE session_id=?"
         " ORDER BY at, id",
         (session_id,),
@@ -86,8 +85,8 @@ async def review(request: web.Request) -> web.Response:
     user = await _reviewer(request)
     row = await readable_row(request, user)
     archive = request.app[ARCHIVE]
-    scores = await archive.run(lambda db: scores_of(db, row.session_id))
-    comments = await archive.run(lambda db: comments_of(db, row.session_id))
+    scores = await scores_of(archive, row.session_id)
+    comments = await comments_of(archive, row.session_id)
     return web.json_response(
         {
             "scorecard": [msgspec.to_builtins(c) for c in criteria(request)],
@@ -108,22 +107,20 @@ async def put_score(request: web.Request) -> web.Response:
     answers = json.dumps({k: msgspec.to_builtins(v) for k, v in body.answers.items()})
     now = time.time()
 
-    def write(db: sqlite3.Connection) -> bool:
-        exists = db.execute(
+    async with request.app[ARCHIVE].transaction() as db:
+        exists = await db.fetchone(
             "SELECT 1 FROM scores WHERE session_id=? AND reviewer=?", (row.session_id, reviewer)
-        ).fetchone()
+        )
         if reviewer != user.username and not exists:
-            return False  # an admin corrects a score; nobody scores in someone else's name
-        db.execute(
-            "INSERT INTO scores VALUES (?,?,?,?,?,?,?) ON CONFLICT(session_id, reviewer) DO"
+            # an admin corrects a score; nobody scores in someone else's name
+            raise InteractionError("not_found", f"{reviewer} has not scored this session")
+        await db.execute(
+            "INSERT INTO scores (session_id, reviewer, answers, total, created_at, updated_at,"
+            " updated_by) VALUES (?,?,?,?,?,?,?) ON CONFLICT(session_id, reviewer) DO"
             " UPDATE SET answers=excluded.answers, total=excluded.total,"
             " updated_at=excluded.updated_at, updated_by=excluded.updated_by",
             (row.session_id, reviewer, answers, total, now, now, user.username),
         )
-        return True
-
-    if not await request.app[ARCHIVE].run(write):
-        raise InteractionError("not_found", f"{reviewer} has not scored this session")
     return web.json_response({"reviewer": reviewer, "total": total, "updated_at": now})
 
 
@@ -133,15 +130,12 @@ async def add_comment(request: web.Request) -> web.Response:
     body = await decode_body(request, CommentBody)
     now = time.time()
 
-    def write(db: sqlite3.Connection) -> int:
-        cur = db.execute(
-            "INSERT INTO review_comments (session_id, author, at, text, created_at)"
-            " VALUES (?,?,?,?,?)",
-            (row.session_id, user.username, body.at, body.text, now),
-        )
-        return int(cur.lastrowid or 0)
-
-    comment_id = await request.app[ARCHIVE].run(write)
+    inserted = await request.app[ARCHIVE].fetchone(
+        "INSERT INTO review_comments (session_id, author, at, text, created_at)"
+        " VALUES (?,?,?,?,?) RETURNING id",
+        (row.session_id, user.username, body.at, body.text, now),
+    )
+    comment_id = int(inserted[0]) if inserted else 0
     return web.json_response(
         {"id": comment_id, "author": user.username, "at": body.at, "text": body.text},
         status=201,

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from recorder import layout
 from recorder.layout import Manifest
 from transcribe.audio import RATE, decode_track, speech_spans
 from transcribe.engines import Engine
@@ -26,11 +27,12 @@ def transcribe_session(
     mics = [t for t in manifest.tracks if t.kind == "audio"]
     out = Transcript(session_id=manifest.session_id, language=language, engine=engine.name)
     per_track: list[list[Segment]] = []
-    work = [(t, session_dir / t.file) for t in mics]
+    work = [(t, layout.track_path(session_dir, t.file)) for t in mics]
     total = len(work) or 1
     for n, (info, path) in enumerate(work):
-        if not path.exists():
-            out.warnings.append(f"track {info.id} ({info.side} mic): file missing")
+        if path is None:
+            why = layout.track_unreadable(session_dir, info.file)
+            out.warnings.append(f"track {info.id} ({info.side} mic): {why}")
             continue
         audio = decode_track(path, open_input=open_input)
         spans = speech_spans(audio.pcm)

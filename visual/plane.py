@@ -35,6 +35,7 @@ from visual.sdp import MediaSection, SdpError, ice_ufrag, parse_sections
 from visual.seam import (
     EncodedFrame,
     on_keyframe_request,
+    release_taps,
     request_keyframe,
     restrict_codecs,
     tap_receiver,
@@ -43,6 +44,7 @@ from visual.seam import (
 log = logging.getLogger("livedesk.media")
 
 SOURCE_KIND = {"mic": "audio", "camera": "video", "screen": "video"}
+PC_CLOSE_TIMEOUT_S = 5.0
 FORWARDED_CODECS = {"audio": ("audio/opus",), "video": ("video/VP8", "video/rtx")}
 """Both sides of a forward must use the same codec: the server offers only these."""
 
@@ -130,8 +132,9 @@ class MediaPlane:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watchdog
             self._watchdog = None
-        for session in list(self.rooms):
-            await self.close_room(session, reason="shutdown")
+        rooms = [self.close_room(session, reason="shutdown") for session in list(self.rooms)]
+        await asyncio.gather(*rooms, return_exceptions=True)
+        release_taps()  # decoder threads of receivers whose close did not finish exit too
 
     async def close_room(self, session: str, *, reason: str) -> None:
         room = self.rooms.pop(session, None)
@@ -402,8 +405,10 @@ class MediaPlane:
         pc, peer.pc = peer.pc, None
         if pc is not None:
             peer.state = "closed"
+            # aiortc's close can wait for ever on a sender that never started; a process
+            # that must exit cannot
             with contextlib.suppress(Exception):
-                await pc.close()
+                await asyncio.wait_for(pc.close(), PC_CLOSE_TIMEOUT_S)
             if log_event:
                 self._on_event(room.session, peer.key, "media.closed", {"reason": reason})
         if had:
@@ -438,15 +443,19 @@ class MediaPlane:
         """Declare a peer failed when every track it sends has gone silent."""
         while True:
             await asyncio.sleep(self._watch_interval)
-            now = time.monotonic()
-            for room in list(self.rooms.values()):
-                for peer in list(room.peers.values()):
-                    pubs = peer.publications
-                    if peer.state != "connected" or not pubs:
-                        continue
-                    last = max((p.last_frame_at or 0.0) for p in pubs)
-                    if last and now - last > self._grace:
-                        self._fail(room, peer, f"no media for {self._grace:g} s")
+            # a function of its own: locals left in this loop (the last peer looked at)
+            # kept that peer's closed connection alive until another session came along
+            self._check_silence(time.monotonic())
+
+    def _check_silence(self, now: float) -> None:
+        for room in list(self.rooms.values()):
+            for peer in list(room.peers.values()):
+                pubs = peer.publications
+                if peer.state != "connected" or not pubs:
+                    continue
+                last = max((p.last_frame_at or 0.0) for p in pubs)
+                if last and now - last > self._grace:
+                    self._fail(room, peer, f"no media for {self._grace:g} s")
 
 
 def _prefer_forwarded_codecs(t: RTCRtpTransceiver, kind: str) -> None:

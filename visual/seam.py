@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -84,6 +85,19 @@ def _h264_has_idr(data: bytes) -> bool:
 FrameSink = Callable[[EncodedFrame], None]
 
 
+_TAPS: weakref.WeakSet[_Tap] = weakref.WeakSet()
+
+
+def release_taps() -> None:
+    """Let every tapped receiver's decoder thread end (at shutdown).
+
+    Such a thread waits for the receiver's stop; a receiver whose connection never
+    finished closing would otherwise keep the process from exiting.
+    """
+    for tap in list(_TAPS):
+        tap.stop()
+
+
 class _Tap:
     """Stands in for the receiver's decoder queue (see the module docstring)."""
 
@@ -91,6 +105,10 @@ class _Tap:
         self._sink = sink
         self._stopped = threading.Event()
         self._last_seq: int | None = None
+        _TAPS.add(self)
+
+    def stop(self) -> None:
+        self._stopped.set()
 
     # called on the event loop by RTCRtpReceiver._handle_rtp_packet and __stop_decoder
     def put(self, item: Any) -> None:

@@ -63,12 +63,25 @@ class NodeInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     draining: bool = False
     staff: tuple[str, ...] = ()
     """Staff connected to this node: presence lives as long as the node's lease."""
+    link: str = ""
+    """This node's peer-link URL: how the others reach it while the store is away."""
     alive: bool = True
 
     @property
     def load(self) -> tuple[int, int, int]:
         """Ordering for placement: fewest media rooms, then sessions, then connections."""
         return (self.rooms, self.sessions, self.connections)
+
+
+class JobTicket(msgspec.Struct, frozen=True):
+    """A job taken from a work queue: which job, and its place in the queue."""
+
+    queue: str
+    entry: str
+    """The queue's own id for this delivery (a stream entry id on Redis)."""
+    job_id: int
+    redelivered: bool = False
+    """Taken from a worker that held it too long without finishing (it may have died)."""
 
 
 _env_encoder = msgspec.json.Encoder()
@@ -113,6 +126,12 @@ class Store(ABC):
     name: str = "abstract"
     origin: str = ""
     """This process's node id, stamped on the events its writes publish."""
+    on_resubscribed: list[Callable[[], None]]
+    """Called when pub/sub works again after a loss: publications in between were missed,
+    so followers catch up from the logs. Must not block (it runs on the event loop)."""
+
+    def __init__(self) -> None:
+        self.on_resubscribed = []
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Connect; called once before use."""
@@ -178,6 +197,11 @@ class Store(ABC):
     async def kv_get(self, key: str) -> bytes | None: ...
 
     @abstractmethod
+    async def kv_incr(self, key: str, ttl_s: float) -> int:
+        """Add one to a counter (a missing one starts at 0) and return it, atomically. The
+        counter expires ``ttl_s`` after it was created."""
+
+    @abstractmethod
     async def kv_delete(self, key: str) -> None: ...
 
     # ------------------------------------------------------------ pub/sub
@@ -212,11 +236,17 @@ class Store(ABC):
         """Remove a node's record, lease and ownership index (a clean exit, or buried)."""
 
     @abstractmethod
-    async def claim_session(self, session_id: str, node_id: str, ttl_s: float) -> str:
+    async def claim_session(
+        self, session_id: str, node_id: str, ttl_s: float, *, defer: bool = False
+    ) -> str:
         """Make ``node_id`` the session's owner unless a live lease names another node.
 
         Atomic: of any number of concurrent claims exactly one wins. Returns the owner
-        after the attempt (``node_id`` when it won or already held it).
+        after the attempt (``node_id`` when it won or already held it). A session whose
+        lease lapsed goes back to its last owner instead when that node is alive, or,
+        with ``defer``, when the registry still lists it at all (just after a store
+        outage, when no node has had time to beat again); a released session has no
+        last owner.
         """
 
     @abstractmethod
@@ -238,3 +268,28 @@ class Store(ABC):
     @abstractmethod
     async def release_session(self, session_id: str, node_id: str) -> None:
         """Drop the node's lease on the session, if it still holds it."""
+
+    # ------------------------------------------------------------ work queues
+    @abstractmethod
+    async def job_push(self, queue: str, job_id: int) -> None:
+        """Add a job to a shared work queue: any node's worker may take it."""
+
+    @abstractmethod
+    async def job_take(
+        self, queue: str, worker: str, *, wait_s: float, stale_s: float
+    ) -> JobTicket | None:
+        """The next job for ``worker``, waiting up to ``wait_s`` for one; None if none came.
+
+        A job another worker took more than ``stale_s`` ago and has not marked done is
+        handed out again first (``redelivered``): that worker may have died. A job can
+        therefore be delivered more than once; the archive's claim (a conditional update
+        of the job's row) decides who runs it.
+        """
+
+    @abstractmethod
+    async def job_done(self, ticket: JobTicket) -> None:
+        """Take a delivered job out of the queue for good (run, refused, or skipped)."""
+
+    @abstractmethod
+    async def job_ids(self, queue: str) -> set[int]:
+        """The jobs in a queue: waiting, or taken and not yet marked done."""

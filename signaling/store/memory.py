@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import secrets
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 
 import msgspec
@@ -18,6 +20,7 @@ from signaling.store.base import (
     Envelope,
     Event,
     Handler,
+    JobTicket,
     NodeInfo,
     SessionUpdate,
     Store,
@@ -32,7 +35,10 @@ _decoder = msgspec.json.Decoder(StoredEvent)
 
 
 def _encode(se: StoredEvent) -> bytes:
-    return _encoder.encode(se)
+    # the encoder hands back its output buffer trimmed in place, and CPython's small-object
+    # allocator keeps a block that shrinks by less than a quarter at its old size: an exact
+    # copy makes each entry a log keeps about a fifth smaller (bench/soak.py)
+    return bytes(memoryview(_encoder.encode(se)))
 
 
 def _decode(raw: bytes) -> StoredEvent:
@@ -45,6 +51,7 @@ class MemoryStore(Store):
     name = "memory"
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
         self._clock = clock
         self._sessions: dict[str, Interaction] = {}
         # logs are kept encoded: bytes are invisible to the cyclic GC, and a full
@@ -59,6 +66,12 @@ class MemoryStore(Store):
         self._nodes: dict[str, tuple[NodeInfo, float]] = {}
         self._owners: dict[str, tuple[str, float]] = {}
         self._owned: dict[str, set[str]] = defaultdict(set)
+        self._last_owner: dict[str, str] = {}
+        self._waiting_jobs: dict[str, deque[tuple[str, int]]] = defaultdict(deque)
+        self._taken_jobs: dict[str, dict[str, tuple[int, float]]] = defaultdict(dict)
+        """queue -> entry -> (job id, when it was taken)"""
+        self._job_entries = itertools.count(1)
+        self._job_pushed = asyncio.Condition()
 
     def _now(self) -> float:
         return self._clock()
@@ -169,6 +182,15 @@ class MemoryStore(Store):
         self._kv[key] = (value, now + ttl_s)
         return True
 
+    async def kv_incr(self, key: str, ttl_s: float) -> int:
+        now = self._now()
+        cur = self._kv.get(key)
+        if cur is None or cur[1] <= now:
+            cur = (b"0", now + ttl_s)
+        value = int(cur[0]) + 1
+        self._kv[key] = (str(value).encode(), cur[1])
+        return value
+
     async def kv_get(self, key: str) -> bytes | None:
         cur = self._kv.get(key)
         if cur is None or cur[1] <= self._now():
@@ -233,11 +255,20 @@ class MemoryStore(Store):
             return None
         return cur[0]
 
-    async def claim_session(self, session_id: str, node_id: str, ttl_s: float) -> str:
+    async def claim_session(
+        self, session_id: str, node_id: str, ttl_s: float, *, defer: bool = False
+    ) -> str:
         owner = self._live_owner(session_id)
         if owner is not None and owner != node_id:
             return owner
+        last = self._last_owner.get(session_id)
+        if owner is None and last is not None and last != node_id:
+            node = self._nodes.get(last)
+            # a buried (forgotten) node gets nothing back, even just after an outage
+            if node is not None and (defer or node[1] > self._now()):
+                node_id = last
         self._owners[session_id] = (node_id, self._now() + ttl_s)
+        self._last_owner[session_id] = node_id
         self._owned[node_id].add(session_id)
         return node_id
 
@@ -264,6 +295,48 @@ class MemoryStore(Store):
     async def release_session(self, session_id: str, node_id: str) -> None:
         if self._live_owner(session_id) == node_id:
             del self._owners[session_id]
+        if self._last_owner.get(session_id) == node_id:
+            del self._last_owner[session_id]
         owned = self._owned.get(node_id)
         if owned is not None:
             owned.discard(session_id)
+
+    # ------------------------------------------------------------ work queues
+    async def job_push(self, queue: str, job_id: int) -> None:
+        self._waiting_jobs[queue].append((str(next(self._job_entries)), job_id))
+        async with self._job_pushed:
+            self._job_pushed.notify_all()
+
+    def _next_job(self, queue: str, stale_s: float) -> JobTicket | None:
+        now = self._now()
+        taken = self._taken_jobs[queue]
+        for entry, (job_id, at) in taken.items():
+            if now - at > stale_s:
+                taken[entry] = (job_id, now)
+                return JobTicket(queue, entry, job_id, redelivered=True)
+        waiting = self._waiting_jobs[queue]
+        if not waiting:
+            return None
+        entry, job_id = waiting.popleft()
+        taken[entry] = (job_id, now)
+        return JobTicket(queue, entry, job_id)
+
+    async def job_take(
+        self, queue: str, worker: str, *, wait_s: float, stale_s: float
+    ) -> JobTicket | None:
+        ticket = self._next_job(queue, stale_s)
+        if ticket is None and wait_s > 0:
+            async with self._job_pushed:
+                try:
+                    await asyncio.wait_for(self._job_pushed.wait(), wait_s)
+                except TimeoutError:
+                    return None
+            ticket = self._next_job(queue, stale_s)
+        return ticket
+
+    async def job_done(self, ticket: JobTicket) -> None:
+        self._taken_jobs[ticket.queue].pop(ticket.entry, None)
+
+    async def job_ids(self, queue: str) -> set[int]:
+        waiting = {job_id for _, job_id in self._waiting_jobs[queue]}
+        return waiting | {job_id for job_id, _ in self._taken_jobs[queue].values()}

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TypeVar, cast
 
 import msgspec
 import redis.asyncio as aioredis
 import structlog
 from redis.asyncio.client import Pipeline, PubSub
-from redis.exceptions import RedisError, WatchError
+from redis.exceptions import RedisError, ResponseError, WatchError
 
 from signaling.errors import InteractionError, StoreError
 from signaling.interaction import Interaction, SessionState
@@ -31,6 +32,7 @@ from signaling.store.base import (
     Envelope,
     Event,
     Handler,
+    JobTicket,
     NodeInfo,
     SessionUpdate,
     Store,
@@ -48,20 +50,42 @@ Queue = Callable[[Pipeline], None]
 """Queues a transaction's writes on a pipeline already in MULTI."""
 
 SUBSCRIBE_TIMEOUT_S = 5.0
+JOB_GROUP = "workers"
+"""The one consumer group of every work-queue stream: each job goes to one worker."""
+JOB_STREAM_MAX = 100_000
+"""A work queue's stream is trimmed to about this many entries (done ones are deleted)."""
 PRUNE_SLACK_S = 60.0
 """Ended-index entries outlive their session key this long, so node clock skew is harmless."""
+
+_INCR_LUA = """
+local n = redis.call('incr', KEYS[1])
+if n == 1 then redis.call('pexpire', KEYS[1], ARGV[1]) end
+return n
+"""
 
 _RELEASE_LUA = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
 
+# KEYS: owner key, last-owner key; ARGV: node id, lease ms, session id, key prefix,
+# defer ('1' or '0'). Keys are built here from the prefix (a single Redis, not a Cluster).
 _CLAIM_LUA = """
 local cur = redis.call('get', KEYS[1])
 if cur and cur ~= ARGV[1] then return cur end
-redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('sadd', KEYS[2], ARGV[3])
-return ARGV[1]
+local me = ARGV[1]
+if not cur then
+  local last = redis.call('get', KEYS[2])
+  local alive = last and redis.call('exists', ARGV[4] .. 'alive:' .. last) == 1
+  local known = last and redis.call('hexists', ARGV[4] .. 'nodes', last) == 1
+  if last and last ~= me and (alive or (ARGV[5] == '1' and known)) then
+    me = last
+  end
+end
+redis.call('set', KEYS[1], me, 'PX', ARGV[2])
+redis.call('set', KEYS[2], me, 'EX', 86400)
+redis.call('sadd', ARGV[4] .. 'owned:' .. me, ARGV[3])
+return me
 """
 
 # KEYS[1]: the node's ownership index; ARGV: node id, lease ms, owner-key prefix.
@@ -122,10 +146,17 @@ class RedisStore(Store):
         max_retries: int = 50,
         max_connections: int = 64,
         pool_timeout_s: float = 5.0,
+        connect_timeout_s: float = 2.0,
+        read_timeout_s: float = 10.0,
     ) -> None:
+        super().__init__()
         self._url = url
         self._max_connections = max_connections
         self._pool_timeout_s = pool_timeout_s
+        # a Redis that does not answer fails requests in seconds (a new session gets a
+        # quick 503); reads may take longer than the blocking job-queue wait (5 s)
+        self._connect_timeout_s = connect_timeout_s
+        self._read_timeout_s = read_timeout_s
         self._p = key_prefix
         self._max_retries = max(1, max_retries)
         self._client: aioredis.Redis | None = None
@@ -150,7 +181,11 @@ class RedisStore(Store):
         # every WATCH transaction holds a connection until it commits; a blocking pool
         # makes a burst wait for one instead of failing with "Too many connections"
         pool = aioredis.BlockingConnectionPool.from_url(
-            self._url, max_connections=self._max_connections, timeout=self._pool_timeout_s
+            self._url,
+            max_connections=self._max_connections,
+            timeout=self._pool_timeout_s,
+            socket_connect_timeout=self._connect_timeout_s,
+            socket_timeout=self._read_timeout_s,
         )
         self._client = aioredis.Redis(connection_pool=pool, decode_responses=False)
         self._pubsub = self._client.pubsub()
@@ -204,7 +239,7 @@ class RedisStore(Store):
         """
         pipe = self._r().pipeline(transaction=True)
         try:
-            for _ in range(self._max_retries):
+            for attempt in range(self._max_retries):
                 with _unavailable():
                     await pipe.watch(watch)
                     current = await load(pipe)
@@ -215,6 +250,9 @@ class RedisStore(Store):
                         queue(pipe)
                         await pipe.execute()
                 except WatchError:
+                    # another writer got there first: step aside a little (random, growing),
+                    # so two sides chatting at once do not keep colliding
+                    await asyncio.sleep(random.uniform(0, min(0.05, 0.0005 * 2**attempt)))
                     continue
                 return result
             raise InteractionError("conflict", f"{watch} kept changing; gave up retrying")
@@ -406,6 +444,11 @@ class RedisStore(Store):
         with _unavailable():
             await self._r().delete(self._k("kv", key))
 
+    async def kv_incr(self, key: str, ttl_s: float) -> int:
+        with _unavailable():
+            value = await self._r().eval(_INCR_LUA, 1, self._k("kv", key), _px(ttl_s))
+        return int(value)
+
     # ------------------------------------------------------------ locks
     async def acquire(self, name: str, ttl_s: float) -> str | None:
         token = secrets.token_hex(8)
@@ -446,10 +489,13 @@ class RedisStore(Store):
                 pipe.delete(self._k("alive", node_id), self._k("owned", node_id))
                 await pipe.execute()
 
-    async def claim_session(self, session_id: str, node_id: str, ttl_s: float) -> str:
-        keys = (self._k("owner", session_id), self._k("owned", node_id))
+    async def claim_session(
+        self, session_id: str, node_id: str, ttl_s: float, *, defer: bool = False
+    ) -> str:
+        keys = (self._k("owner", session_id), self._k("lastowner", session_id))
+        args = (node_id, _px(ttl_s), session_id, self._k(""), "1" if defer else "0")
         with _unavailable():
-            owner = await self._r().eval(_CLAIM_LUA, 2, *keys, node_id, _px(ttl_s), session_id)
+            owner = await self._r().eval(_CLAIM_LUA, 2, *keys, *args)
         return _text(owner)
 
     async def session_owner(self, session_id: str) -> str | None:
@@ -472,6 +518,7 @@ class RedisStore(Store):
     async def release_session(self, session_id: str, node_id: str) -> None:
         with _unavailable():
             await self._r().eval(_RELEASE_LUA, 1, self._k("owner", session_id), node_id)
+            await self._r().eval(_RELEASE_LUA, 1, self._k("lastowner", session_id), node_id)
             await self._r().srem(self._k("owned", node_id), session_id)
 
     # ------------------------------------------------------------ pub/sub
@@ -523,18 +570,36 @@ class RedisStore(Store):
 
     async def _read_loop(self, pubsub: PubSub) -> None:
         backoff = 0.1
+        lost = False
         while True:
             try:
                 msg = await pubsub.get_message(timeout=None)
             except Exception as exc:
                 # Redis went away: redis-py reconnects and resubscribes on the next read
-                log.warning("redis pubsub read failed", error=str(exc), retry_in=backoff)
+                if not lost:
+                    log.warning("redis pubsub read failed", error=str(exc), retry_in=backoff)
+                lost = True
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 2, 1.0)
                 continue
             backoff = 0.1
             if msg is not None:
                 self._dispatch(msg)
+            if lost:
+                # the first reply after a reconnect answers the one SUBSCRIBE redis-py sent
+                # for every channel: from here on nothing is missed, but what was published
+                # meanwhile was, and the followers catch up from the logs
+                lost = False
+                log.info("redis pubsub subscribed again")
+                # connections idle in the pool through a restart are dead, and each would
+                # fail its next command once: drop them now, before anyone draws one
+                with suppress(Exception):
+                    await self._r().connection_pool.disconnect(inuse_connections=False)
+                for callback in list(self.on_resubscribed):
+                    try:
+                        callback()
+                    except Exception:
+                        log.exception("resubscribe callback failed")
 
     def _dispatch(self, msg: dict[str, Any]) -> None:
         channel = msg.get("channel")
@@ -553,3 +618,95 @@ class RedisStore(Store):
                 handler(msg["data"])
             except Exception:
                 log.exception("pubsub handler failed", topic=topic)
+
+    # ------------------------------------------------------------ work queues
+    # A queue is a stream with one consumer group: XADD pushes, XREADGROUP hands each
+    # entry to one worker, XAUTOCLAIM hands out again what a silent worker held, and
+    # XACK + XDEL remove an entry once its job is dealt with. Streams keep their entries
+    # across a worker's death; a Redis that lost them (restarted without persistence) is
+    # refilled from the archive's jobs table (signaling.recording_jobs sweeps it).
+    def _jobs_key(self, queue: str) -> str:
+        return self._k("jobs", queue)
+
+    async def _job_group(self, key: str) -> None:
+        try:
+            with _unavailable():
+                await self._r().xgroup_create(key, JOB_GROUP, id="0", mkstream=True)
+        except StoreError as exc:
+            if "BUSYGROUP" not in exc.message:
+                raise
+
+    async def job_push(self, queue: str, job_id: int) -> None:
+        key = self._jobs_key(queue)
+        with _unavailable():
+            await self._r().xadd(key, {"job": str(job_id)}, maxlen=JOB_STREAM_MAX, approximate=True)
+
+    async def job_take(
+        self, queue: str, worker: str, *, wait_s: float, stale_s: float
+    ) -> JobTicket | None:
+        key = self._jobs_key(queue)
+        for attempt in range(2):
+            try:
+                return await self._take(key, queue, worker, wait_s, stale_s)
+            except ResponseError as exc:
+                # NOGROUP: a new stream, or a Redis that came back empty
+                if "NOGROUP" not in str(exc) or attempt:
+                    raise StoreError("unavailable", str(exc)) from exc
+                await self._job_group(key)
+        return None  # pragma: no cover - the loop returns or raises
+
+    async def _take(
+        self, key: str, queue: str, worker: str, wait_s: float, stale_s: float
+    ) -> JobTicket | None:
+        r = self._r()
+        try:
+            reclaimed: Any = await r.xautoclaim(
+                key, JOB_GROUP, worker, min_idle_time=_px(stale_s), start_id="0-0", count=1
+            )
+            entries = reclaimed[1] if len(reclaimed) > 1 else []
+            if entries:
+                entry, fields = entries[0]
+                return self._ticket(queue, entry, fields, redelivered=True)
+            block = _px(wait_s) if wait_s > 0 else None
+            got: Any = await r.xreadgroup(JOB_GROUP, worker, {key: ">"}, count=1, block=block)
+        except ResponseError:
+            raise
+        except (RedisError, OSError) as exc:
+            raise StoreError("unavailable", str(exc) or type(exc).__name__) from exc
+        if not got:
+            return None
+        _, entries = got[0]
+        if not entries:
+            return None
+        entry, fields = entries[0]
+        return self._ticket(queue, entry, fields, redelivered=False)
+
+    def _ticket(
+        self, queue: str, entry: bytes | str, fields: dict[Any, Any] | None, *, redelivered: bool
+    ) -> JobTicket:
+        raw = (fields or {}).get(b"job") or (fields or {}).get("job")
+        try:
+            job_id = int(raw) if raw is not None else -1
+        except ValueError:
+            job_id = -1
+        return JobTicket(queue, _text(entry), job_id, redelivered=redelivered)
+
+    async def job_done(self, ticket: JobTicket) -> None:
+        key = self._jobs_key(ticket.queue)
+        with _unavailable():
+            async with self._r().pipeline(transaction=True) as pipe:
+                pipe.xack(key, JOB_GROUP, ticket.entry)
+                pipe.xdel(key, ticket.entry)
+                await pipe.execute()
+
+    async def job_ids(self, queue: str) -> set[int]:
+        with _unavailable():
+            entries: Any = await self._r().xrange(
+                self._jobs_key(queue), "-", "+", count=JOB_STREAM_MAX
+            )
+        out: set[int] = set()
+        for _, fields in entries:
+            raw = fields.get(b"job")
+            if raw is not None and raw.isdigit():
+                out.add(int(raw))
+        return out

@@ -1,13 +1,18 @@
-"""A real livedesk server on loopback, once on the memory store and once on Redis."""
+"""A real livedesk server on loopback, in the two shapes of a deployment.
+
+``memory``: one node, the memory store and the SQLite archive (the zero-config default).
+``redis``: the store on the local Redis and the archive on the local PostgreSQL, each
+test under its own Redis key prefix and its own PostgreSQL schema (what several nodes
+share).
+"""
 
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +28,14 @@ from redis.exceptions import RedisError
 from signaling import archive, auth, config
 from signaling.app import create_app
 from signaling.client import CustomerClient, StaffClient
+from signaling.keys import SHUTDOWN_PROBLEMS
 from signaling.store import MemoryStore, Store
 from signaling.store.redis import RedisStore
 
 REDIS_URL = os.environ.get("LIVEDESK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+DATABASE_URL = os.environ.get(
+    "LIVEDESK_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 PASSWORD = "correct horse battery"
 CUSTOMER_SECRET = "company-backend-shared-secret-0123456789"
 
@@ -46,10 +55,10 @@ async def redis_available() -> bool:
         await client.aclose()
 
 
-async def drop_prefix(prefix: str) -> None:
+async def drop_prefix(prefix: str, url: str = REDIS_URL) -> None:
     import redis.asyncio as aioredis
 
-    client = aioredis.from_url(REDIS_URL)
+    client = aioredis.from_url(url)
     try:
         keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=500)]
         if keys:
@@ -90,16 +99,9 @@ class Desk:
         return a
 
     def archive_events(self, session: str) -> list[tuple[int, str, dict[str, Any]]]:
-        import json
-
-        db = sqlite3.connect(self.cfg.archive_path)
-        try:
-            rows = db.execute(
-                "SELECT seq, kind, data FROM events WHERE session_id=? ORDER BY seq", (session,)
-            ).fetchall()
-        finally:
-            db.close()
-        return [(seq, kind, json.loads(data)) for seq, kind, data in rows]
+        """The session's events as the archive (SQLite or PostgreSQL) holds them."""
+        events = archive.blocking(self.cfg, lambda a: a.events(session))
+        return [(e.seq, e.kind, e.data) for e in events]
 
 
 def add_user(
@@ -111,23 +113,92 @@ def add_user(
     tiers: tuple[str, ...] = (),
     capacity: int = 3,
 ) -> None:
-    db = archive.connect(cfg.archive_path)
+    user = archive.User(
+        username=username,
+        display_name=username.replace("_", " ").title(),
+        role=role,
+        skills=skills,
+        tiers=tiers,
+        capacity=capacity,
+        password_hash=_HASH,
+    )
+    archive.blocking(cfg, lambda a: a.put_user(user, now=time.time()))
+
+
+def _fail_or_skip(reason: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI needs this service: {reason}")
+    pytest.skip(reason)
+
+
+def postgres_available() -> str | None:
+    """None when PostgreSQL answers at DATABASE_URL, else why not."""
+    import psycopg
+
     try:
-        archive.put_user(
-            db,
-            archive.User(
-                username=username,
-                display_name=username.replace("_", " ").title(),
-                role=role,
-                skills=skills,
-                tiers=tiers,
-                capacity=capacity,
-                password_hash=_HASH,
-            ),
-            now=time.time(),
+        with psycopg.connect(DATABASE_URL, connect_timeout=2) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        return (
+            f"no PostgreSQL at {DATABASE_URL} ({str(exc).strip()}); set LIVEDESK_TEST_DATABASE_URL"
         )
+    return None
+
+
+def require_postgres() -> None:
+    """Skip without PostgreSQL, but fail under CI=true: CI must exercise that archive."""
+    why = postgres_available()
+    if why is not None:
+        _fail_or_skip(why)
+
+
+@contextmanager
+def pg_schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema for one test: yields an archive URL that uses it."""
+    import psycopg
+
+    require_postgres()
+    schema = f"ldtest_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in DATABASE_URL else "?"
+    try:
+        # the application name marks every connection made for this test's schema
+        yield f"{DATABASE_URL}{sep}options=-csearch_path%3D{schema}&application_name={schema}"
     finally:
-        db.close()
+        _drop_schema(schema)
+
+
+def _drop_schema(schema: str) -> None:
+    """Drop a test's schema without ever waiting on a lock for long: connections of the
+    test still open (a server that did not close its archive) are named in a warning and
+    ended, then the drop is tried again."""
+    import warnings
+
+    import psycopg
+
+    with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+        conn.execute("SET lock_timeout = '5s'")
+        for _attempt in range(3):
+            try:
+                conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+                return
+            except psycopg.errors.LockNotAvailable:
+                rows = conn.execute(
+                    "SELECT pid, state, left(query, 120) FROM pg_stat_activity"
+                    " WHERE application_name = %s",
+                    (schema,),
+                ).fetchall()
+                warnings.warn(
+                    f"schema {schema}: drop waited on connections still open: {rows}",
+                    stacklevel=2,
+                )
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = %s",
+                    (schema,),
+                )
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 async def require_redis() -> None:
@@ -136,10 +207,7 @@ async def require_redis() -> None:
     try:
         await probe.ping()
     except (RedisError, OSError) as exc:
-        reason = f"no Redis at {REDIS_URL} ({exc}); set LIVEDESK_TEST_REDIS_URL"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI needs Redis for the store contract: {reason}")
-        pytest.skip(reason)
+        _fail_or_skip(f"no Redis at {REDIS_URL} ({exc}); set LIVEDESK_TEST_REDIS_URL")
     finally:
         await probe.aclose()
 
@@ -172,6 +240,35 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
         yield rs
 
 
+@asynccontextmanager
+async def opened_archive(kind: str, tmp_path: Path) -> AsyncIterator[archive.Archive]:
+    """A started, migrated archive: a SQLite file, or a fresh PostgreSQL schema."""
+    if kind == "sqlite":
+        arch: archive.Archive = archive.SqliteArchive(tmp_path / "archive.sqlite3")
+        await arch.start()
+        try:
+            yield arch
+        finally:
+            await arch.close()
+        return
+    from signaling.archive.postgres import PostgresArchive
+
+    with pg_schema() as url:
+        arch = PostgresArchive(url)
+        await arch.start()
+        try:
+            yield arch
+        finally:
+            await arch.close()
+
+
+@pytest_asyncio.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def arch(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[archive.Archive]:
+    """Each archive test runs on both backends."""
+    async with opened_archive(str(request.param), tmp_path) as a:
+        yield a
+
+
 StartDesk = Callable[..., Awaitable[Desk]]
 
 
@@ -185,10 +282,9 @@ async def start_desk(store_kind: str, tmp_path: Path) -> AsyncIterator[StartDesk
     """A factory: ``await start_desk(users=..., **config_overrides)``."""
     started: list[Desk] = []
     prefixes: list[str] = []
+    schemas: list[Any] = []
     if store_kind == "redis" and not await redis_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis does not answer at {REDIS_URL} (run scripts/ensure-test-deps.sh)")
-        pytest.skip(f"Redis does not answer at {REDIS_URL}")
+        _fail_or_skip(f"Redis does not answer at {REDIS_URL} (run scripts/ensure-test-deps.sh)")
 
     async def start(
         users: tuple[tuple[Any, ...], ...] = (("agent_ann",), ("agent_bob",)),
@@ -206,6 +302,9 @@ async def start_desk(store_kind: str, tmp_path: Path) -> AsyncIterator[StartDesk
             prefix = f"ldtest:{uuid.uuid4().hex[:12]}"
             prefixes.append(prefix)
             raw["store"] = {"redis_url": REDIS_URL, "key_prefix": prefix}
+            schema = pg_schema()
+            raw["archive"] = {"url": schema.__enter__()}
+            schemas.append(schema)
         for name, values in sections.items():
             raw.setdefault(name, {}).update(values)
         cfg = config.from_dict(raw)
@@ -222,14 +321,37 @@ async def start_desk(store_kind: str, tmp_path: Path) -> AsyncIterator[StartDesk
         return desk
 
     yield start
+    problems: list[str] = []
     for desk in started:
         for c in desk.clients:
-            await c.close()
+            await _bounded(f"closing client {c!r}", c.close(), problems)
         for s in desk.sessions:
-            await s.close()
-        await desk.server.close()
+            await _bounded("closing an HTTP session", s.close(), problems)
+        await _bounded("closing the server", desk.server.close(), problems)
+        problems.extend(desk.app[SHUTDOWN_PROBLEMS])
     for prefix in prefixes:
-        await drop_prefix(prefix)
+        await _bounded(f"dropping {prefix}", drop_prefix(prefix), problems)
+    for schema in schemas:
+        schema.__exit__(None, None, None)
+    assert not problems, "teardown: " + "; ".join(problems)
+
+
+async def _bounded(what: str, step: Awaitable[Any], problems: list[str]) -> None:
+    """Run one teardown step for at most 40 s; a hang is reported with every task's
+    stack rather than left to the test timeout, which shows only threads."""
+    import asyncio
+    import io
+
+    task = asyncio.ensure_future(step)
+    done, _ = await asyncio.wait([task], timeout=40)
+    if done:
+        task.result()
+        return
+    out = io.StringIO()
+    for t in asyncio.all_tasks():
+        t.print_stack(limit=6, file=out)
+    problems.append(f"{what} hung over 40 s; tasks:\n{out.getvalue()}")
+    task.cancel()
 
 
 def _dump_tasks(*_: object) -> None:  # debugging aid: kill -USR1 <pytest pid>

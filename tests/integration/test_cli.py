@@ -86,6 +86,29 @@ def test_user_add_then_login_works(tmp_path: Path):
     assert short.returncode == 2 and "at least 8" in short.stderr
 
 
+def test_user_disable_and_enable(tmp_path: Path):
+    from signaling import archive, config
+
+    data = ["--data-dir", str(tmp_path)]
+    added = livedesk("user", "add", "mina", "--role", "agent", *data, stdin="s3cret-pass\n")
+    assert added.returncode == 0, added.stderr
+    cfg = config.from_dict({"server": {"data_dir": str(tmp_path)}})
+
+    def disabled() -> bool:
+        user = archive.blocking(cfg, lambda db: db.get_user("mina"))
+        assert user is not None and user.role == "agent"
+        return user.disabled
+
+    off = livedesk("user", "disable", "mina", *data)
+    assert (off.returncode, off.stdout.strip()) == (0, "disabled mina"), off.stderr
+    assert disabled()
+    on = livedesk("user", "enable", "mina", *data)
+    assert (on.returncode, on.stdout.strip()) == (0, "enabled mina"), on.stderr
+    assert not disabled()
+    nobody = livedesk("user", "disable", "nobody", *data)
+    assert nobody.returncode == 2 and "no staff user 'nobody'" in nobody.stderr
+
+
 def test_token_customer_mints_a_token_the_server_accepts(tmp_path: Path):
     secret = "s" * 40
     out = livedesk(

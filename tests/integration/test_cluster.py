@@ -21,17 +21,18 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
 from recorder import layout
-from signaling import config
+from signaling import archive, config
 from signaling.client import CustomerClient, RequestFailed, StaffClient
 from signaling.client_media import MediaClient, Received
 from visual.sources import frame_digest
 
-from .conftest import PASSWORD, REDIS_URL, add_user, drop_prefix, require_redis
+from .conftest import PASSWORD, REDIS_URL, add_user, drop_prefix, pg_schema, require_redis
 from .nodes import REPO, Nodes, free_port, node_processes, toml
 from .test_media import Sent, agree, is_ordered_subsequence, track, video_clip
 from .test_recording import finished, packets, record
@@ -48,20 +49,20 @@ BASE_CONFIG: dict[str, Any] = {
     "media": {"host_addresses": ["127.0.0.1"]},
     "cluster": {"heartbeat_s": 0.3, "lease_s": LEASE_S, "drain_timeout_s": 5.0},
     "recording": {"render": False, "transcribe": False},
-    "entries": {"demo": {"channels": ["chat", "voice", "video", "screen"]}},
+    "entries": {"demo": {"channels": ["chat", "voice", "video", "screen", "cobrowse"]}},
 }
 
 
 class Deployment:
     """The node processes plus what the test needs to talk to them and to look inside."""
 
-    def __init__(self, nodes: Nodes, prefix: str) -> None:
+    def __init__(self, nodes: Nodes, prefix: str, *, redis_url: str = REDIS_URL) -> None:
         self.nodes = nodes
         self.prefix = prefix
         self.cfg = config.load(nodes.config_path)
         self.https: list[aiohttp.ClientSession] = []
         self.clients: list[Any] = []
-        self.redis = aioredis.from_url(REDIS_URL)
+        self.redis = aioredis.from_url(redis_url)
 
     async def http(self) -> aiohttp.ClientSession:
         s = aiohttp.ClientSession()
@@ -106,10 +107,17 @@ def deployment_config() -> dict[str, Any]:
 
 @pytest_asyncio.fixture
 async def deployment(deployment_config: dict[str, Any]) -> AsyncIterator[Deployment]:
-    """Three nodes; agents ann and bob (capacity 3) and agent_0..4 (capacity 10) in the archive."""
+    """Three nodes on one Redis and one PostgreSQL archive; agents ann and bob (capacity 3)
+    and agent_0..4 (capacity 10) in it."""
     await require_redis()
     prefix = f"ldtest:{uuid.uuid4().hex[:12]}"
-    raw = {**deployment_config, "store": {"redis_url": REDIS_URL}}
+    with pg_schema() as db_url:
+        raw = {**deployment_config, "store": {"redis_url": REDIS_URL}, "archive": {"url": db_url}}
+        async for dep in _deployment(raw, prefix):
+            yield dep
+
+
+async def _deployment(raw: dict[str, Any], prefix: str) -> AsyncIterator[Deployment]:
     with _started(raw, prefix) as nodes:
         dep = Deployment(nodes, prefix)
         try:
@@ -130,6 +138,7 @@ def _users(cfg: config.Config) -> None:
         add_user(cfg, username)
     for i in range(5):
         add_user(cfg, f"agent_{i}", capacity=10)
+    add_user(cfg, "qa_quinn", role="qa")
 
 
 async def accepted(dep: Deployment, customer_node: int, agent_node: int) -> tuple[Any, ...]:
@@ -212,19 +221,11 @@ async def _archived_kinds(
     dep: Deployment, sid: str, timeout: float = 10, until: str = "session.ended"
 ) -> list[str]:
     """The session's event kinds in the shared archive, once ``until`` is there."""
-    import sqlite3
-
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        db = sqlite3.connect(dep.cfg.archive_path)
-        try:
-            rows = db.execute(
-                "SELECT kind FROM events WHERE session_id = ? ORDER BY seq", (sid,)
-            ).fetchall()
-        finally:
-            db.close()
-        kinds = [r[0] for r in rows]
+        events = await asyncio.to_thread(archive.blocking, dep.cfg, lambda a: a.events(sid))
+        kinds = [e.kind for e in events]
         if until in kinds or loop.time() > deadline:
             return kinds
         await asyncio.sleep(0.1)
@@ -429,9 +430,16 @@ async def test_sigkill_of_the_owner_node_is_found_within_the_lease_and_nothing_i
     owner = await dep.owner(sid)
     victim = next(n for n in dep.nodes.nodes if n.name == owner)
     await agent.set_status("busy")  # the queued customers below wait
-    queued = [await dep.customer(i % 3, f"Waiting {i}") for i in range(4)]
-    queued_owners = {c.session: await dep.owner(c.session) for c in queued}
-    assert owner in queued_owners.values(), "a queued session should sit on the victim too"
+    # new sessions go to the least-loaded node as of the last heartbeats: keep adding
+    # customers until one of them is owned by the victim too
+    queued: list[CustomerClient] = []
+    queued_owners: dict[str, str | None] = {}
+    while owner not in queued_owners.values():
+        assert len(queued) < 9, f"no queued session was placed on {owner}: {queued_owners}"
+        c = await dep.customer(len(queued) % 3, f"Waiting {len(queued)}")
+        queued.append(c)
+        queued_owners[c.session] = await dep.owner(c.session)
+        await asyncio.sleep(LEASE_S / 10)  # a heartbeat, so placement sees the new load
 
     async with camera_call(customer, agent, sid, 10):
         await record(sid, agent, customer)
@@ -473,3 +481,146 @@ async def test_sigkill_of_the_owner_node_is_found_within_the_lease_and_nothing_i
         nxt = await agent.wait_offer(timeout=15)
         await agent.request("offer.accept", session=nxt)
         assert nxt in queued_owners
+
+
+# ---------------------------------------------------------------- co-browsing across nodes
+
+
+async def test_co_browsing_works_with_the_customer_and_the_agent_on_different_nodes(
+    deployment: Deployment,
+) -> None:
+    """The page stream from a customer on node 1 reaches the agent on node 2 byte for
+    byte through the owner, and the agent's highlight comes back to the page."""
+    from signaling.client import join_cobrowse
+
+    from .test_cobrowse import answer, pushes, shop_events
+    from .test_media import agree
+
+    dep = deployment
+    customer, agent, sid = await accepted(dep, 0, 1)
+    await agree(sid, agent, customer, "cobrowse")
+    await agent.wait_event(sid, "channel.accepted")
+    events = shop_events()
+    await customer.send_cobrowse(events, snapshot=True)
+    await agent.wait_event(sid, "channel.active", timeout=10)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while not pushes(agent, "cobrowse.events"):
+        assert loop.time() < deadline, "the page stream never reached the agent's node"
+        await asyncio.sleep(0.05)
+    assert join_cobrowse(pushes(agent, "cobrowse.events")) == [events]
+
+    await agent.request("cobrowse.command", session=sid, cmd="h1", action="highlight", node=42)
+    cmd = await answer(customer, sid, ok=True, selector="#place-order")
+    assert (cmd["action"], cmd["node"]) == ("highlight", 42)
+    logged = await agent.wait_event(sid, "cobrowse.action", timeout=10)
+    assert logged["event"]["data"]["selector"] == "#place-order"
+
+
+# ---------------------------------------------------------------- jobs of a dead node
+
+
+@pytest.fixture
+def jobs_config() -> dict[str, Any]:
+    """Transcription on (one worker per node), rendering off."""
+    return {**BASE_CONFIG, "recording": {"render": False, "transcribe": True}}
+
+
+async def test_a_transcription_whose_node_dies_is_run_by_another_node(
+    jobs_config: dict[str, Any],
+) -> None:
+    """A long transcription runs on some node's worker; SIGKILL that node: the job goes
+    back to the shared queue (audited, on the timeline) and a worker of a live node
+    finishes it."""
+    import numpy as np
+
+    from .test_recording import finished, record
+    from .test_transcription import opus_track
+
+    await require_redis()
+    prefix = f"ldtest:{uuid.uuid4().hex[:12]}"
+    with pg_schema() as db_url:
+        raw = {**jobs_config, "store": {"redis_url": REDIS_URL}, "archive": {"url": db_url}}
+        async for dep in _deployment(raw, prefix):
+            customer, agent, sid = await accepted(dep, 0, 1)
+            await _voice_recorded(dep, customer, agent, sid, record, finished)
+            first = await _job(dep, sid, lambda j: j["state"] == "done", timeout=60)
+            manifest = layout.read_manifest(layout.session_dir(dep.cfg.data_path, sid))
+            mic = next(t for t in manifest.tracks if t.source == "mic")
+            # a minute of noise bursts: a transcription that takes a while (long enough
+            # to be killed mid-run, short enough to finish twice on a loaded machine)
+            noise = np.random.default_rng(7).normal(0, 6000, 48_000 * 60)
+            noise *= (np.arange(noise.size) // 48_000) % 2 == 0
+            path = layout.session_dir(dep.cfg.data_path, sid) / mic.file
+            opus_track(path, [(1000, noise.astype(np.int16), 48_000)], 61)
+            async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as qa:
+                await _login(qa, dep.nodes[2].base, "qa_quinn")
+                async with qa.post(f"{dep.nodes[2].base}/api/jobs/{first['id']}/retry") as r:
+                    assert r.status == 200, await r.text()
+            running = await _job(
+                dep, sid, lambda j: j["state"] == "running" and j["progress"] > 0, timeout=60
+            )
+            node_name = running["worker"].split("/")[0]
+            victim = next(n for n in dep.nodes.nodes if n.name == node_name)
+            victim.signal(signal.SIGKILL)
+            await asyncio.to_thread(victim.wait_exit, 10)
+            again = await _job(
+                dep,
+                sid,
+                lambda j, gone=node_name: (
+                    j["state"] == "done" and not j["worker"].startswith(gone + "/")
+                ),
+                timeout=LEASE_S + 120,
+            )
+            assert again["attempts"] == running["attempts"] + 1
+            assert again["worker"].split("/")[0] in {n.name for n in dep.nodes.nodes} - {node_name}
+            kinds = await _archived_kinds(dep, sid, until="recording.job_requeued")
+            assert "recording.job_requeued" in kinds
+
+
+async def _login(http: aiohttp.ClientSession, base: str, username: str) -> None:
+    async with http.post(
+        f"{base}/api/login", json={"username": username, "password": PASSWORD}
+    ) as r:
+        assert r.status == 200, await r.text()
+
+
+async def _job(dep: Deployment, sid: str, ok: Any, *, timeout: float) -> dict[str, Any]:
+    """The session's transcription job as the archive has it, once ``ok`` says so."""
+    from signaling import recording_index as idx
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last = None
+    while loop.time() < deadline:
+        row = await asyncio.to_thread(
+            archive.blocking, dep.cfg, lambda a: idx.get_job(a, "transcribe", sid)
+        )
+        if row is not None:
+            last = msgspec.to_builtins(row)
+            if ok(last):
+                return last
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"the job never got there: {last}")
+
+
+async def _voice_recorded(
+    dep: Deployment, customer: Any, agent: Any, sid: str, record: Any, finished: Any
+) -> None:
+    """A voice call across nodes, recorded for a moment and stopped."""
+    from .test_media import agree, audio_clip, track
+
+    await agree(sid, agent, customer, "voice")
+    cm, am = MediaClient(customer, sid), MediaClient(agent, sid)
+    await cm.start()
+    await am.start()
+    try:
+        await cm.publish("mic", track(audio_clip())[0])
+        await am.wait_publication("mic", timeout=15)
+        await record(sid, agent, customer)
+        await asyncio.sleep(1.5)
+        await agent.request("recording.stop", session=sid)
+        await finished(dep, sid, timeout=20)
+    finally:
+        await cm.close()
+        await am.close()

@@ -1,8 +1,8 @@
 """A personal link redeems once: in one process, under concurrency, and across processes.
 
 The Redis cases need a server at LIVEDESK_TEST_REDIS_URL (default the local one);
-without it they skip, except on CI (CI=true), where they fail. The audit cases run
-against a real archive file.
+without it they skip, except on CI (CI=true), where they fail. How the audit log keeps
+issued and used links is in test_archive_contract.py.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sqlite3
 import sys
 import time
 import uuid
@@ -20,13 +19,8 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from signaling import archive as archive_mod
-from signaling import audit
-from signaling.archive import Archive
-from signaling.interaction import Actor, Role, new_interaction
-from signaling.links import LinkError, LinkKeys, issue, mint, redeem
+from signaling.links import LinkError, LinkKeys, mint, redeem
 from signaling.store.base import Store
-from signaling.store.memory import MemoryStore
 from signaling.store.redis import RedisStore
 
 from .conftest import REDIS_URL, drop_prefix, require_redis
@@ -231,180 +225,3 @@ async def test_two_processes_race_for_the_same_links(redis_prefix: str) -> None:
         per_process.append(json.loads(out.decode().strip().splitlines()[-1]))
     for i in range(len(tokens)):
         assert sorted(r[i] for r in per_process) == ["ok", "used"], f"token {i}: {per_process}"
-
-
-# ---------------------------------------------------------------- audit log in the archive
-
-
-@pytest_asyncio.fixture
-async def arch(tmp_path: Path) -> AsyncIterator[Archive]:
-    a = Archive(tmp_path / "archive.sqlite3")
-    await a.start()
-    try:
-        yield a
-    finally:
-        await a.close()
-
-
-async def test_audit_round_trip(arch: Archive) -> None:
-    audit.record(
-        arch,
-        audit.ENTRY_REFUSED,
-        entry="support",
-        session_id="",
-        actor="cust-9",
-        reason="closed_hours",
-        detail={"channel": "video", "note": "ünïcode"},
-        at=NOW,
-    )
-    await arch.flush()
-    (row,) = await audit.recent(arch)
-    assert (row.kind, row.entry, row.actor, row.reason, row.at) == (
-        "entry.refused",
-        "support",
-        "cust-9",
-        "closed_hours",
-        NOW,
-    )
-    assert row.detail == {"channel": "video", "note": "ünïcode"}
-    assert row.session_id == ""
-    assert row.id >= 1
-
-
-async def test_recent_filters_orders_and_limits(arch: Archive) -> None:
-    for i in range(5):
-        audit.record(arch, audit.FALLBACK_CALLBACK, entry="e", detail={"i": i}, at=NOW + i)
-    audit.record(arch, audit.FALLBACK_MESSAGE, entry="e", at=NOW + 10)
-    audit.note_link_refused(arch, "tampered", at=NOW + 11)
-    await arch.flush()
-    everything = await audit.recent(arch)
-    assert [r.kind for r in everything[:2]] == ["link.refused", "fallback.message"]
-    callbacks = await audit.recent(arch, kind="fallback.callback", limit=3)
-    assert [r.detail["i"] for r in callbacks] == [4, 3, 2]
-    assert (await audit.recent(arch, kind="link.refused"))[0].reason == "tampered"
-    assert await audit.recent(arch, kind="link.used") == []
-
-
-async def test_audit_rejects_unknown_kinds_and_bounds_sizes(arch: Archive) -> None:
-    with pytest.raises(ValueError):
-        audit.record(arch, "link.exploded")
-    audit.record(arch, audit.FALLBACK_MESSAGE, actor="a" * 5000, detail={"blob": "x" * 50_000})
-    await arch.flush()
-    (row,) = await audit.recent(arch)
-    assert len(row.actor) == audit.MAX_TEXT
-    assert row.detail["truncated"] is True
-
-
-async def test_link_issued_then_used(arch: Archive) -> None:
-    token, claims = issue(
-        KEYS, entry="support", sub="cust-7", tier="vip", case="s_call123", ttl_s=900, now=NOW
-    )
-    audit.note_link_issued(arch, claims, issued_by="agent_ann")
-    await arch.flush()
-    (link,) = await audit.links_issued(arch)
-    assert (link.jti, link.entry, link.sub, link.tier, link.case_id, link.kid) == (
-        claims.jti,
-        "support",
-        "cust-7",
-        "vip",
-        "s_call123",
-        "k1",
-    )
-    assert (link.issued_at, link.expires_at, link.issued_by, link.used_at) == (
-        float(int(NOW)),
-        float(int(NOW) + 900),
-        "agent_ann",
-        None,
-    )
-
-    store = MemoryStore()
-    used = await redeem(store, KEYS, token, now=NOW + 30)
-    audit.note_link_used(arch, used.jti, NOW + 30, entry=used.entry, session_id="s_call123")
-    audit.note_link_used(arch, used.jti, NOW + 99)  # a late duplicate does not move used_at
-    await arch.flush()
-    (link,) = await audit.links_issued(arch, entry="support")
-    assert link.used_at == NOW + 30
-    assert await audit.links_issued(arch, entry="other") == []
-
-    kinds = [r.kind for r in await audit.recent(arch)]
-    assert kinds.count("link.issued") == 1 and kinds.count("link.used") == 2
-    issued = (await audit.recent(arch, kind="link.issued"))[0]
-    assert issued.actor == "agent_ann" and issued.session_id == "s_call123"
-    assert issued.detail["jti"] == claims.jti
-    assert token not in json.dumps([r.detail for r in await audit.recent(arch)])
-
-
-async def test_noting_the_same_link_twice_keeps_one_row(arch: Archive) -> None:
-    _, claims = issue(KEYS, entry="support", sub="c", tier="t", ttl_s=60, now=NOW)
-    audit.note_link_issued(arch, claims, issued_by="a")
-    audit.note_link_issued(arch, claims, issued_by="b")
-    await arch.flush()
-    (link,) = await audit.links_issued(arch)
-    assert link.issued_by == "a"
-
-
-# ---------------------------------------------------------------- execute_later itself
-
-
-async def test_a_bad_statement_is_skipped_alone(tmp_path: Path) -> None:
-    """Queued before the writer starts, so all of it lands in one batch transaction."""
-    a = Archive(tmp_path / "archive.sqlite3")
-    inter, events = new_interaction(
-        session_id="s_batch", entry="support", customer=Actor(Role.CUSTOMER, "c1", "Cleo"), now=NOW
-    )
-    a.record(inter, list(enumerate(events, start=1)))
-    audit.record(a, audit.FALLBACK_MESSAGE, detail={"n": 1}, at=NOW)
-    a.execute_later("INSERT INTO audit (at, kind) VALUES (?, NULL)", (NOW,))  # NOT NULL
-    a.execute_later("INSERT INTO audit (at, kind) VALUES (?)", (NOW, "x"))  # bindings
-    a.execute_later("INSERT INTO audit (at, kind) VALUES (?, ?)", (NOW, object()))  # type
-    a.execute_later("INSERT INTO no_such_table VALUES (1)")
-    a.execute_later("UPDATE audit SET no_such_column=1")
-    audit.record(a, audit.FALLBACK_MESSAGE, detail={"n": 2}, at=NOW + 1)
-    await a.start()
-    try:
-        await a.flush()
-        assert [r.detail["n"] for r in await a.run(lambda db: audit.query_recent(db, None))] == [
-            2,
-            1,
-        ]
-        assert (await a.interaction("s_batch")) is not None
-        assert len(await a.events("s_batch")) == len(events)
-        assert a.status == "ok"
-    finally:
-        await a.close()
-
-
-@pytest.mark.parametrize("sql", ["COMMIT", "DROP TABLE audit", "  ", "SELECT 1", "BEGIN"])
-def test_execute_later_takes_only_writes(tmp_path: Path, sql: str) -> None:
-    with pytest.raises(ValueError):
-        Archive(tmp_path / "a.sqlite3").execute_later(sql)
-
-
-def test_later_migrations_apply_to_a_version_one_archive(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / "old.sqlite3"
-    with monkeypatch.context() as m:
-        m.setattr(archive_mod, "MIGRATIONS", archive_mod.MIGRATIONS[:1])
-        archive_mod.connect(path).close()
-    db = sqlite3.connect(path)
-    try:
-        assert db.execute("SELECT max(version) FROM schema_version").fetchone() == (1,)
-        latest = len(archive_mod.MIGRATIONS)
-        assert archive_mod.migrate(db) == latest
-        assert db.execute("SELECT max(version) FROM schema_version").fetchone() == (latest,)
-        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
-        assert {"audit", "links", "audit_kind_at", "links_issued_at", "users"} <= tables
-        assert "fallbacks" in tables
-        assert archive_mod.migrate(db) == latest  # idempotent
-    finally:
-        db.close()
-
-
-def test_sync_queries_for_the_cli(tmp_path: Path) -> None:
-    db = archive_mod.connect(tmp_path / "cli.sqlite3")
-    try:
-        assert audit.query_recent(db, None) == []
-        assert audit.query_links(db) == []
-    finally:
-        db.close()

@@ -185,7 +185,9 @@ async def test_agent_cannot_invite_into_a_case_they_do_not_hold(start_desk: Star
         json={"entry": "demo", "case": case},
         headers={"Cookie": bob.cookie},
     ) as resp:
-        assert resp.status == 403
+        # the same answer as for no such case: another agent's case is not Bob's to know of
+        assert resp.status == 404
+        assert (await resp.json())["error"]["code"] == "not_found"
 
 
 async def test_links_need_a_customer_token_or_an_agent(start_desk: StartDesk):

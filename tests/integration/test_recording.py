@@ -12,7 +12,6 @@ import io
 import itertools
 import json
 import re
-import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,7 +24,7 @@ import pytest
 
 from recorder import layout
 from signaling.client import CustomerClient, RequestFailed, StaffClient
-from signaling.keys import RECORDING, RECORDING_JOBS
+from signaling.keys import ARCHIVE, RECORDING, RECORDING_JOBS
 from visual.sources import frame_digest, synthetic_video
 
 from .conftest import PASSWORD, StartDesk
@@ -101,12 +100,9 @@ def same_run(recorded: list[bytes], sent: list[bytes]) -> bool:
     return any(sent[i : i + n] == recorded for i in range(len(sent) - n + 1))
 
 
-def db_rows(desk: Any, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    db = sqlite3.connect(desk.cfg.archive_path)
-    try:
-        return db.execute(sql, params).fetchall()
-    finally:
-        db.close()
+async def db_rows(desk: Any, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Rows from the server's archive (SQLite or PostgreSQL), ``?`` placeholders."""
+    return await desk.app[ARCHIVE].fetch(sql, params)
 
 
 async def test_recorded_files_hold_exactly_the_frames_sent(start_desk: StartDesk):
@@ -148,7 +144,9 @@ async def test_recorded_files_hold_exactly_the_frames_sent(start_desk: StartDesk
     starts = [t.first_ms for t in manifest.tracks if t.first_ms is not None]
     assert max(starts) - min(starts) < 1500
     # the archive, the timeline and the audit log agree
-    (row,) = db_rows(desk, "SELECT state, tracks, bytes FROM recordings WHERE session_id=?", sid)
+    (row,) = await db_rows(
+        desk, "SELECT state, tracks, bytes FROM recordings WHERE session_id=?", sid
+    )
     assert row[0] in ("complete", "rendering", "rendered") and row[1] == 3 and row[2] > 0
     await desk.app[RECORDING].desk.archive.flush()
     lines = [json.loads(x) for x in (directory / layout.TIMELINE).read_text().splitlines()]
@@ -160,7 +158,7 @@ async def test_recorded_files_hold_exactly_the_frames_sent(start_desk: StartDesk
     assert all(x["t"] >= 0 for x in lines) and [x["t"] for x in lines] == sorted(
         x["t"] for x in lines
     )
-    consents = db_rows(
+    consents = await db_rows(
         desk, "SELECT reason FROM audit WHERE kind='recording.consent' AND session_id=?", sid
     )
     assert sorted(r[0] for r in consents) == ["consented", "requested"]
@@ -186,9 +184,9 @@ async def test_a_customer_who_declines_leaves_no_media_file(start_desk: StartDes
     await agent.request("session.wrapup", session=sid)
     await asyncio.sleep(0.5)
     assert not (desk.cfg.data_path / "recordings" / sid).exists()
-    assert db_rows(desk, "SELECT * FROM recordings WHERE session_id=?", sid) == []
+    assert await db_rows(desk, "SELECT * FROM recordings WHERE session_id=?", sid) == []
     await desk.app[RECORDING].desk.archive.flush()
-    declines = db_rows(
+    declines = await db_rows(
         desk,
         "SELECT actor, detail FROM audit WHERE kind='recording.consent' AND reason='declined'",
     )
@@ -461,10 +459,9 @@ async def test_file_paths_cannot_leave_the_recordings_directory(start_desk: Star
     directory = desk.cfg.data_path / "recordings" / sid
     (directory / layout.THUMBS).unlink(missing_ok=True)
     (directory / layout.THUMBS).symlink_to("/etc/passwd")
-    db = sqlite3.connect(desk.cfg.archive_path)
-    db.execute("UPDATE recordings SET review_bytes=1 WHERE session_id=?", (sid,))
-    db.commit()
-    db.close()
+    await desk.app[ARCHIVE].execute(
+        "UPDATE recordings SET review_bytes=1 WHERE session_id=?", (sid,)
+    )
     assert await raw_get(desk.base, f"/api/recordings/{sid}/files/thumbs", cookie) == 404
     assert await raw_get(desk.base, f"/api/recordings/{sid}/files/timeline", cookie) == 200
 
@@ -482,11 +479,11 @@ async def test_past_retention_media_is_deleted_and_the_metadata_stays(start_desk
     assert list((directory / "tracks").iterdir()) == []
     assert not (directory / layout.REVIEW).exists()
     assert (directory / layout.TIMELINE).exists() and (directory / layout.MANIFEST).exists()
-    ((state, expired_at),) = db_rows(
+    ((state, expired_at),) = await db_rows(
         desk, "SELECT state, expired_at FROM recordings WHERE session_id=?", sid
     )
     assert state == "expired" and expired_at is not None
-    ((detail,),) = db_rows(
+    ((detail,),) = await db_rows(
         desk, "SELECT detail FROM audit WHERE kind='recording.expired' AND session_id=?", sid
     )
     assert json.loads(detail)["files"] >= 1
@@ -587,7 +584,7 @@ async def test_the_review_rendering_is_made_after_the_session_and_served(start_d
     await desk.app[RECORDING].desk.archive.flush()
     kinds = [k for _, k, _ in desk.archive_events(sid)]
     assert "recording.rendered" in kinds
-    (job,) = db_rows(
+    (job,) = await db_rows(
         desk, "SELECT state, progress FROM jobs WHERE kind='render' AND session_id=?", sid
     )
     assert job == ("done", 1.0)
@@ -615,7 +612,7 @@ async def test_a_finished_recording_is_transcribed_and_the_transcript_served(
     desk, sid, _ = await recorded_call(start_desk, seconds=1.5)
     deadline = time.monotonic() + 60
     while True:
-        rows = db_rows(desk, "SELECT state, error FROM jobs WHERE kind='transcribe'")
+        rows = await db_rows(desk, "SELECT state, error FROM jobs WHERE kind='transcribe'")
         if rows and rows[0][0] in ("done", "failed"):
             break
         assert time.monotonic() < deadline, rows
@@ -730,7 +727,9 @@ async def test_a_reviewer_cancels_a_running_transcription_and_its_worker_stops(
     async with qa.post(f"{desk.base}/api/jobs/99999/cancel") as r:
         assert r.status == 404
     await desk.app[RECORDING].desk.archive.flush()
-    assert db_rows(desk, "SELECT actor FROM audit WHERE kind='job.cancelled'") == [("qa_quinn",)]
+    assert await db_rows(desk, "SELECT actor FROM audit WHERE kind='job.cancelled'") == [
+        ("qa_quinn",)
+    ]
     notes = [d for _, k, d in desk.archive_events(sid) if k == "recording.transcribe_failed"]
     assert notes == [{"error": "cancelled: by qa_quinn", "job": "cancelled"}]
     agent_http = await login(desk, "agent_ann")

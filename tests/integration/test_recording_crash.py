@@ -14,7 +14,6 @@ import os
 import random
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ import pytest
 import tomli_w
 
 from recorder import layout
-from signaling import config
+from signaling import archive, audit, config
 from signaling.client import CustomerClient, StaffClient
 from signaling.client_media import MediaClient
 from visual.sources import ClipTrack, synthetic_audio, synthetic_video
@@ -171,15 +170,10 @@ async def one_round(tmp: Path, seed: int) -> None:
         assert layout.read_manifest(directory).state == "interrupted"
         lines = (directory / layout.TIMELINE).read_text().splitlines()
         assert "recording.started" in [json.loads(x)["kind"] for x in lines]
-        db = sqlite3.connect(cfg.archive_path)
-        try:
-            rows = db.execute(
-                "SELECT count(*) FROM audit WHERE kind='recording.interrupted' AND session_id=?",
-                (sid,),
-            ).fetchone()
-        finally:
-            db.close()
-        assert rows == (1,)
+        interrupted = await asyncio.to_thread(
+            archive.blocking, cfg, lambda a: audit.recent(a, kind=audit.RECORDING_INTERRUPTED)
+        )
+        assert [r.session_id for r in interrupted] == [sid]
     finally:
         for c in clients:
             try:

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from signaling.client import RequestFailed
-from signaling.keys import STORE
+from signaling.keys import DESK, NODE, STORE
 
 from .conftest import StartDesk
 
@@ -26,9 +26,16 @@ async def test_agent_is_offered_no_more_sessions_than_their_capacity(start_desk:
     desk = await start_desk(users=(("agent_ann", {"capacity": 2}),))
     agent = await desk.staff("agent_ann")
     customers = [await desk.customer(f"question {i}") for i in range(3)]
+    accepted: list[str] = []
     for _ in range(2):
-        sid = await agent.wait_offer()
+        # the inbox keeps every console view since hello: an earlier one still offers
+        # the session just accepted, so wait for one offering another
+        msg = await agent.wait_for(
+            lambda m: any(s not in accepted for s in offered_to(m, "agent_ann"))
+        )
+        sid = next(s for s in offered_to(msg, "agent_ann") if s not in accepted)
         await agent.request("offer.accept", session=sid)
+        accepted.append(sid)
     await asyncio.sleep(0.3)
     me = await agent.get("/api/me")
     assert me["capacity"] == 2
@@ -38,7 +45,30 @@ async def test_agent_is_offered_no_more_sessions_than_their_capacity(start_desk:
     first = customers[0].session
     await agent.request("session.wrapup", session=first)
     await agent.request("session.complete", session=first)
-    assert await agent.wait_offer() == third.session
+    await agent.wait_for(lambda m: third.session in offered_to(m, "agent_ann"))
+
+
+async def test_a_console_view_read_before_an_accept_never_follows_its_reply(
+    start_desk: StartDesk,
+):
+    """A refresh that read the store before the accept was written, and sends after
+    the reply, would show the accepted session as offered again (the Accept button
+    comes back, and pressing it fails with wrong_state)."""
+    desk = await start_desk()
+    agent = await desk.staff("agent_ann")
+    customer = await desk.customer("hello")
+    sid = await agent.wait_offer()
+    stale = await desk.app[DESK].console_snapshot()
+    assert [s.id for s in stale.sessions if s.state == "offered"] == [sid]
+    await agent.request("offer.accept", session=sid)
+    agent.inbox.clear()
+    for conn in list(desk.app[NODE].connections):
+        await conn.refresh_console(stale)
+    await agent.send("ping")  # anything the stale view would have come before
+    await asyncio.sleep(0.3)
+    views = [m for m in agent.inbox if m.get("type") == "console"]
+    assert not any(offered_to(m, "agent_ann") for m in views)
+    assert (await desk.app[STORE].get_session(customer.session)).state == "active"
 
 
 async def test_serving_several_sessions_at_once_keeps_their_chats_apart(start_desk: StartDesk):

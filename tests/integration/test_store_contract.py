@@ -348,6 +348,27 @@ async def test_lapsed_lease_goes_to_the_next_claimer_and_renew_reports_it_lost(
     assert await store.session_owner("s2") == "n1"
 
 
+async def test_a_lapsed_lease_of_a_live_owner_goes_back_to_it(store: Store) -> None:
+    """The owner is alive (its node lease runs) but missed renewing one session's lease:
+    another node's claim restores it to the owner instead of taking it; with ``defer``
+    (just after an outage) it does so even before the owner has beaten again."""
+    await store.node_beat(NodeInfo(id="n1"), ttl_s=30)
+    await store.node_beat(NodeInfo(id="gone"), ttl_s=0.1)
+    await store.claim_session("s1", "n1", 0.1)
+    await store.claim_session("s2", "gone", 0.1)
+    await store.claim_session("s3", "buried", 0.1)
+    await asyncio.sleep(0.25)
+    assert await store.session_owner("s1") is None
+    assert await store.claim_session("s1", "n2", 30) == "n1"
+    assert await store.session_owner("s1") == "n1"
+    assert await store.claim_session("s2", "n2", 30, defer=True) == "gone"
+    await asyncio.sleep(0.1)
+    await store.release_session("s2", "gone")
+    assert await store.claim_session("s2", "n2", 30) == "n2", "a released session moves on"
+    # a node the registry no longer lists (buried) gets nothing back, even deferring
+    assert await store.claim_session("s3", "n2", 30, defer=True) == "n2"
+
+
 async def test_release_only_by_the_holder(store: Store) -> None:
     """Releasing a lease one does not hold changes nothing; the holder's release frees it."""
     await store.claim_session("s1", "n1", 30)
@@ -393,3 +414,72 @@ async def test_redis_down_is_unavailable_and_ping_false() -> None:
     assert await dead.ping() is False
     await dead.close()
     await dead.close()
+
+
+# ---------------------------------------------------------------- work queues
+
+
+async def test_a_pushed_job_goes_to_one_worker_and_done_removes_it(store: Store) -> None:
+    assert await store.job_take("render", "w1", wait_s=0, stale_s=60) is None
+    await store.job_push("render", 7)
+    await store.job_push("render", 8)
+    await store.job_push("transcribe", 9)
+    assert await store.job_ids("render") == {7, 8}
+    first = await store.job_take("render", "w1", wait_s=0, stale_s=60)
+    second = await store.job_take("render", "w2", wait_s=0, stale_s=60)
+    assert first is not None and second is not None
+    assert (first.job_id, second.job_id) == (7, 8) and not first.redelivered
+    assert await store.job_take("render", "w3", wait_s=0, stale_s=60) is None
+    assert await store.job_ids("render") == {7, 8}, "taken and not done: still held"
+    await store.job_done(first)
+    assert await store.job_ids("render") == {8}
+    other = await store.job_take("transcribe", "w1", wait_s=0, stale_s=60)
+    assert other is not None and other.job_id == 9 and other.queue == "transcribe"
+
+
+async def test_a_waiting_worker_gets_a_job_pushed_while_it_waits(store: Store) -> None:
+    taker = asyncio.create_task(store.job_take("render", "w1", wait_s=5, stale_s=60))
+    await asyncio.sleep(0.2)
+    await store.job_push("render", 42)
+    ticket = await asyncio.wait_for(taker, 5)
+    assert ticket is not None and ticket.job_id == 42
+
+
+async def test_a_job_a_silent_worker_held_is_handed_out_again(store: Store) -> None:
+    await store.job_push("render", 5)
+    held = await store.job_take("render", "dead-worker", wait_s=0, stale_s=60)
+    assert held is not None
+    await asyncio.sleep(0.3)
+    assert await store.job_take("render", "w2", wait_s=0, stale_s=60) is None
+    again = await store.job_take("render", "w2", wait_s=0, stale_s=0.1)
+    assert again is not None and again.job_id == 5 and again.redelivered
+    await store.job_done(again)
+    assert await store.job_ids("render") == set()
+
+
+@pytest.mark.redis
+async def test_redis_workers_of_several_nodes_share_a_queue_each_job_once() -> None:
+    """Twenty jobs, four nodes' workers taking at once: every job once, none twice."""
+    async with redis_stores(4) as nodes:
+        for job_id in range(20):
+            await nodes[job_id % 4].job_push("render", job_id)
+        got: list[tuple[str, int]] = []
+
+        async def work(store: Store, name: str) -> None:
+            while (t := await store.job_take("render", name, wait_s=0.2, stale_s=60)) is not None:
+                got.append((name, t.job_id))
+                await store.job_done(t)
+
+        await asyncio.gather(*(work(s, f"node{i}/render-0") for i, s in enumerate(nodes)))
+        assert sorted(j for _, j in got) == list(range(20))
+        assert len({name for name, _ in got}) > 1, "one node took them all"
+        assert await nodes[0].job_ids("render") == set()
+
+
+async def test_a_counter_counts_every_increment_once_and_expires(store: Store) -> None:
+    results = await asyncio.gather(*(store.kv_incr("fails", ttl_s=0.3) for _ in range(25)))
+    assert sorted(results) == list(range(1, 26))
+    assert await store.kv_get("fails") == b"25"
+    await asyncio.sleep(0.45)
+    assert await store.kv_get("fails") is None
+    assert await store.kv_incr("fails", ttl_s=30) == 1

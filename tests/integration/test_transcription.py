@@ -224,8 +224,8 @@ async def test_a_spoken_word_finds_the_session_and_flags_mark_it(start_desk):
         await agent.request("recording.stop", session=sid)
         await finished(desk, sid)
     deadline = time.monotonic() + 90
-    while not db_rows(desk, "SELECT 1 FROM jobs WHERE kind='transcribe' AND state='done'"):
-        failed = db_rows(desk, "SELECT error FROM jobs WHERE state='failed'")
+    while not await db_rows(desk, "SELECT 1 FROM jobs WHERE kind='transcribe' AND state='done'"):
+        failed = await db_rows(desk, "SELECT error FROM jobs WHERE state='failed'")
         assert not failed and time.monotonic() < deadline, failed
         await asyncio.sleep(0.3)
     qa = await login(desk, "qa_quinn")

@@ -75,6 +75,13 @@ def test_env_sets_section_and_key():
             "redis_url",
             "redis://cache:6379/0",
         ),
+        (
+            "LIVEDESK_DATABASE_URL",
+            "postgresql://livedesk@db:5432/livedesk",
+            "archive",
+            "url",
+            "postgresql://livedesk@db:5432/livedesk",
+        ),
         ("LIVEDESK_DATA_DIR", "/var/lib/livedesk", "server", "data_dir", "/var/lib/livedesk"),
         ("LIVEDESK_HOST", "0.0.0.0", "server", "host", "0.0.0.0"),
         ("LIVEDESK_PORT", "9090", "server", "port", 9090),
@@ -201,6 +208,17 @@ INVALID = [
         "config error: store.redis_url = 'http://cache:6379': "
         "must start with redis://, rediss:// or unix://",
         id="bad-redis-url",
+    ),
+    pytest.param(
+        {"archive": {"url": "mysql://ld:hunter2@db/livedesk"}},
+        "config error: archive.url = 'mysql://ld:***@db/livedesk': "
+        "must start with postgresql:// (or be empty: SQLite)",
+        id="bad-database-url-password-hidden",
+    ),
+    pytest.param(
+        {"archive": {"pool_size": 1}},
+        "config error: archive.pool_size = 1: Expected `int` >= 2",
+        id="pool-too-small",
     ),
     pytest.param(
         {"server": {"allowed_origins": ["https://ok.example", "https://shop.example/path"]}},

@@ -104,3 +104,24 @@ def test_registries_are_independent():
     one.counter("x_total", "x")
     one.inc("x_total")
     assert two.render() == "\n"
+
+
+def test_gc_pauses_are_timed_per_generation_and_the_max_resets_on_read() -> None:
+    import gc
+
+    from signaling.metrics import Metrics, add_process_gauges
+
+    m = Metrics()
+    add_process_gauges(m)
+    keep = [[i] for i in range(50_000)]  # something for a full collection to walk
+    gc.collect()
+    text = m.render({"livedesk_gc_pause_max_seconds": "generation"})
+    full = next(
+        line
+        for line in text.splitlines()
+        if line.startswith('livedesk_gc_pause_max_seconds{generation="2"}')
+    )
+    assert float(full.split()[1]) > 0
+    again = m.render({"livedesk_gc_pause_max_seconds": "generation"})
+    assert 'livedesk_gc_pause_max_seconds{generation="2"} 0' in again
+    assert "livedesk_gc_pause_seconds_total" in again and keep

@@ -1,20 +1,16 @@
-"""The QA list's filters and search: parsing, and the SQL they make on a migrated archive.
+"""The QA list's filters: parsing, and the review page's scrubber marks.
 
-The archive is a real SQLite file with every migration applied; rows are written with
-plain SQL as the server would have left them.
+What the filters select on a real archive (SQLite and PostgreSQL) is in
+tests/integration/test_archive_contract.py.
 """
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import pytest
 
-from signaling import archive, qa_timeline
-from signaling import recording_index as idx
+from signaling import qa_timeline
 from signaling.errors import InteractionError
 from signaling.qa_filter import QaFilter, parse
 
@@ -71,166 +67,6 @@ def test_a_bad_field_is_named_with_what_it_takes(query, message):
     with pytest.raises(InteractionError) as err:
         parse(query)
     assert err.value.code == "bad_filter" and err.value.message == message
-
-
-# ------------------------------------------------------------------ on a real archive
-
-
-def event(db, sid, seq, at, kind, role="system", **data):
-    db.execute(
-        "INSERT INTO events VALUES (?,?,?,?,?,?,?)",
-        (sid, seq, at, kind, role, role, json.dumps(data)),
-    )
-
-
-def session(db, sid, *, agent, entry="demo", created, minutes, upgrades=(), chat=()):
-    """An interaction, its recording row and its events, as the server writes them."""
-    db.execute(
-        "INSERT INTO interactions (id, entry, state, customer_id, customer_name, tier, page,"
-        " skill, agent_id, created_at, ended_at, record) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        (sid, entry, "ended", "c", "Cora", "", "", "", agent, created, created + minutes * 60, "{}"),
-    )  # fmt: skip
-    db.execute(
-        "INSERT INTO recordings (session_id, entry, agent_id, agent_name, customer_name, state,"
-        " started_at, updated_at) VALUES (?,?,?,?,?,?,?,?)",
-        (sid, entry, agent, agent.title(), "Cora", "complete", created + 5, created),
-    )
-    seq = 0
-    for channel, origin in upgrades:
-        seq += 1
-        event(db, sid, seq, created + 10 + seq, "channel.active", channel=channel, origin=origin)
-    for role, text in chat:
-        seq += 1
-        event(db, sid, seq, created + 20 + seq, "chat.message", role, text=text, name=role)
-
-
-@pytest.fixture
-def db(tmp_path: Path):
-    conn = archive.connect(tmp_path / "archive.db")
-    session(
-        conn,
-        "s1",
-        agent="ann",
-        created=DAY1,
-        minutes=3,
-        upgrades=[("video", "bot")],
-        chat=[("customer", "my parcel never arrived"), ("agent", "let me check the tracking")],
-    )
-    session(
-        conn,
-        "s2",
-        agent="bob",
-        created=DAY2,
-        minutes=12,
-        entry="vip",
-        upgrades=[("voice", "customer"), ("screen", "agent")],
-        chat=[("customer", "the invoice total looks wrong")],
-    )
-    session(conn, "s3", agent="ann", created=DAY3, minutes=1,
-            chat=[("customer", "where is my parcel")])  # fmt: skip
-    conn.execute(
-        "INSERT INTO scores VALUES ('s1','qa','{}',80,?,?,'qa'), ('s2','qa','{}',40,?,?,'qa')",
-        (DAY3, DAY3, DAY3, DAY3),
-    )
-    conn.execute(
-        "INSERT INTO review_comments (session_id, author, at, text, created_at)"
-        " VALUES ('s2','qa',5,'late greeting',?)",
-        (DAY3,),
-    )
-    conn.execute(
-        "INSERT INTO transcript_flags VALUES ('s2','refund',30,'customer','a refund',0),"
-        " ('s3','recording_disclosed',NULL,'','',1)"
-    )
-    yield conn
-    conn.close()
-
-
-def ids(db: sqlite3.Connection, agent_id: str | None = None, **query: str) -> list[str]:
-    return sorted(
-        r.session_id for r in idx.list_recordings(db, agent_id=agent_id, where=parse(query))
-    )
-
-
-@pytest.mark.parametrize(
-    ("query", "expected"),
-    [
-        ({}, ["s1", "s2", "s3"]),
-        ({"agent": "ann"}, ["s1", "s3"]),
-        ({"entry": "vip"}, ["s2"]),
-        ({"date_from": "2026-11-21"}, ["s2", "s3"]),
-        ({"date_to": "2026-11-21"}, ["s1", "s2"]),
-        ({"date_from": "2026-11-21", "date_to": "2026-11-21"}, ["s2"]),
-        ({"channel": "chat_only"}, ["s3"]),
-        ({"channel": "video"}, ["s1"]),
-        ({"channel": "screen"}, ["s2"]),
-        ({"channel": "cobrowse"}, []),
-        ({"origin": "bot"}, ["s1"]),
-        ({"origin": "agent"}, ["s2"]),
-        ({"origin": "customer", "channel": "voice"}, ["s2"]),
-        ({"flag": "refund"}, ["s2"]),
-        ({"flag": "recording_disclosed"}, ["s3"]),
-        ({"min_minutes": "2"}, ["s1", "s2"]),
-        ({"max_minutes": "3"}, ["s1", "s3"]),
-        ({"min_minutes": "2", "max_minutes": "10"}, ["s1"]),
-        ({"min_score": "50"}, ["s1"]),
-        ({"max_score": "50"}, ["s2"]),
-        ({"review": "reviewed"}, ["s1", "s2"]),
-        ({"review": "unreviewed"}, ["s3"]),
-        ({"review": "commented"}, ["s2"]),
-    ],
-)
-def test_each_filter_keeps_exactly_the_sessions_it_names(db, query, expected):
-    assert ids(db, **query) == expected
-
-
-def test_an_agents_own_rule_holds_whatever_the_filter_asks(db):
-    assert ids(db, agent_id="ann", agent="bob") == []
-    assert ids(db, agent_id="ann") == ["s1", "s3"]
-
-
-def test_chat_is_searchable_as_it_is_archived_and_hits_carry_the_session_clock(db):
-    hits = idx.search_text(db, "parcel")
-    assert sorted(h.session_id for h in hits) == ["s1", "s3"]
-    first = next(h for h in hits if h.session_id == "s1")
-    assert first.source == "chat" and first.speaker == "customer"
-    assert first.start == pytest.approx(22.0, abs=0.01)  # created + 20 + seq 2 (after the video)
-    assert "[parcel]" in first.snippet
-
-
-def test_search_takes_the_filters_and_the_agents_own_rule(db):
-    assert [
-        h.session_id for h in idx.search_text(db, "parcel", where=parse({"channel": "video"}))
-    ] == ["s1"]
-    assert [h.session_id for h in idx.search_text(db, "parcel", agent_id="bob")] == []
-    assert idx.search_text(db, "") == [] and idx.search_text(db, '"') == []
-
-
-def test_transcript_and_chat_hits_come_back_together(db):
-    idx_rows = [("I want a refund for the invoice", "s2", "customer", 31.5)]
-    db.executemany(
-        "INSERT INTO transcript_text (text, session_id, speaker, start) VALUES (?,?,?,?)", idx_rows
-    )
-    hits = idx.search_text(db, "invoice")
-    assert {(h.source, h.session_id) for h in hits} == {("chat", "s2"), ("transcript", "s2")}
-
-
-def test_chat_archived_before_the_search_existed_is_indexed_by_the_migration(tmp_path):
-    path = tmp_path / "old.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-    for version, script in enumerate(archive.MIGRATIONS[:7], start=1):
-        conn.executescript(
-            f"BEGIN; {script}; INSERT INTO schema_version VALUES ({version}); COMMIT;"
-        )
-    session(
-        conn, "old", agent="ann", created=DAY1, minutes=2, chat=[("customer", "hello from before")]
-    )
-    conn.close()
-    conn = archive.connect(path)
-    try:
-        assert [h.session_id for h in idx.search_text(conn, "before")] == ["old"]
-    finally:
-        conn.close()
 
 
 # ------------------------------------------------------------------ scrubber marks

@@ -205,6 +205,9 @@
       case "event":
         c.view.addEvent(msg.seq, msg.event);
         break;
+      case "session.resync":
+        c.view.resync(msg.from_seq);
+        break;
       case "typing":
         if (msg.role === "customer") {
           if (msg.typing && !c.ended) c.typing.show(customerLabel(msg.name || c.customerName, c.sid));
@@ -353,6 +356,10 @@
           : t("customer.agent_left_generic");
       case "session.customer_left":
         return t("agent.customer_left");
+      case "participant.disconnected":
+        return d.side === "customer" ? t("agent.customer_disconnected") : null;
+      case "participant.reconnected":
+        return d.side === "customer" ? t("agent.customer_reconnected") : null;
       case "session.ended":
         return t("agent.ended");
       case "cobrowse.control_requested":

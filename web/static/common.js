@@ -479,6 +479,25 @@
     return node;
   };
 
+  /**
+   * The server renumbered the log after ``fromSeq`` (it happens after an outage of its
+   * live store): what is shown after it goes, and the server sends it again.
+   */
+  ChatView.prototype.resync = function (fromSeq) {
+    if (fromSeq >= this.lastSeq) return;
+    var nodes = this.log.querySelectorAll("[data-seq]");
+    for (var i = 0; i < nodes.length; i++) {
+      if (Number(nodes[i].dataset.seq) > fromSeq && !nodes[i].dataset.pending) nodes[i].remove();
+    }
+    this.own = this.own.filter(function (o) { return o.seq <= fromSeq; });
+    var self = this;
+    this.byCmid.forEach(function (node, cmid) {
+      if (Number(node.dataset.seq || 0) > fromSeq) self.byCmid.delete(cmid);
+    });
+    if (this.lastOtherSeq > fromSeq) this.lastOtherSeq = 0;
+    this.lastSeq = fromSeq;
+  };
+
   /** The server accepted a pending message (ok reply). */
   ChatView.prototype.acknowledge = function (cmid, seq) {
     var p = this.pending.get(cmid);
@@ -545,7 +564,7 @@
       }
     } else {
       var text = this.opts.describe ? this.opts.describe(ev) : null;
-      if (text) this.system(text, ev.kind);
+      if (text) this.system(text, ev.kind).dataset.seq = String(seq);
     }
     if (own) this._markLatest();
     if (stick || own) this.scrollToEnd();

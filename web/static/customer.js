@@ -215,6 +215,10 @@
       case "session.agent_left":
         return d.agent_name ? t("customer.agent_left", { name: d.agent_name })
           : t("customer.agent_left_generic");
+      case "participant.disconnected":
+        return d.side === "agent" ? t("customer.agent_disconnected") : null;
+      case "participant.reconnected":
+        return d.side === "agent" ? t("customer.agent_reconnected") : null;
       default:
         return media.describe(ev, "customer");
     }
@@ -319,6 +323,9 @@
     switch (msg.type) {
       case "event":
         view.addEvent(msg.seq, msg.event);
+        break;
+      case "session.resync":
+        view.resync(msg.from_seq);
         break;
       case "queue":
         lastQueue = msg;
@@ -436,6 +443,9 @@
         // an entry rule: the server's own words say why and when ("We open Mon 09:00 ...")
         ui.error.textContent = r.message;
         ui.error.hidden = false;
+      } else if (r.code === "unavailable" || r.status === 503) {
+        // the service is recovering (its live store is away): a moment, then again
+        showError(t("customer.unavailable"));
       } else {
         showError(r.message || r.code);
       }

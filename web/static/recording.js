@@ -44,6 +44,8 @@
       "rec.ev.paused": "Recording paused.",
       "rec.ev.resumed": "Recording resumed.",
       "rec.ev.stopped": "Recording stopped.",
+      "rec.ev.stopped.disk_full": "Recording stopped: the server ran out of disk space. The session goes on.",
+      "rec.ev.stopped.write_failed": "Recording stopped: it could not be saved. The session goes on.",
     },
     ko: {
       "rec.on": "녹화 중",
@@ -75,6 +77,8 @@
       "rec.ev.paused": "녹화가 일시 중지되었어요.",
       "rec.ev.resumed": "녹화가 다시 시작되었어요.",
       "rec.ev.stopped": "녹화가 중지되었어요.",
+      "rec.ev.stopped.disk_full": "녹화가 중지되었어요: 서버의 저장 공간이 부족합니다. 상담은 계속됩니다.",
+      "rec.ev.stopped.write_failed": "녹화가 중지되었어요: 저장할 수 없었습니다. 상담은 계속됩니다.",
     },
   };
 
@@ -98,6 +102,9 @@
     if (what === "consented" || what === "declined") {
       var who = d.side === side ? "you" : d.side === "customer" ? "customer" : "agent";
       return say("rec.ev." + what + "." + who);
+    }
+    if (what === "stopped" && (d.reason === "disk_full" || d.reason === "write_failed")) {
+      return say("rec.ev.stopped." + d.reason);
     }
     if (what === "started" || what === "paused" || what === "resumed" || what === "stopped") {
       return say("rec.ev." + what);
