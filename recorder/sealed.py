@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import os
 import secrets
@@ -106,8 +107,13 @@ class SealedWriter:
         self._hash = hashlib.sha256(header).digest()
         self._aead = AESGCM(self._key)
         self._file: BinaryIO = open(path, "wb")
-        self._file.write(header)
-        self._file.flush()
+        try:
+            self._file.write(header)
+            self._file.flush()
+        except OSError:  # a full disk: no descriptor is left open behind the error
+            with contextlib.suppress(OSError):
+                self._file.close()
+            raise
         self._buffer = bytearray()
         self._index = 0
         self._written = 0

@@ -268,7 +268,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     recording = RecordingService(desk, media, cfg, kek=kek)
     app[RECORDING] = node.recording = recording
     await recording.start()
-    cobrowse = app[COBROWSE] = node.cobrowse = CobrowseService(desk, cfg, kek=kek)
+    cobrowse = app[COBROWSE] = node.cobrowse = CobrowseService(
+        desk, cfg, kek=kek, on_write_failed=recording.write_failed
+    )
     await cobrowse.start()
     base = cfg.server.public_url or f"http://{cfg.server.host}:{cfg.server.port}"
     cluster = app[CLUSTER] = node.cluster = desk.cluster = Cluster(

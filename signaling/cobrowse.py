@@ -22,12 +22,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from recorder import layout
 from recorder.cobrowse import CobrowseLog
+from recorder.track import failure_code
 from signaling import interaction as ix
 from signaling import protocol as p
 from signaling.errors import InteractionError, LivedeskError
@@ -68,9 +70,19 @@ class CobrowseError(LivedeskError):
 class CobrowseService:
     """The co-browse side of one process."""
 
-    def __init__(self, desk: Desk, cfg: Config, *, kek: bytes | None = None) -> None:
+    def __init__(
+        self,
+        desk: Desk,
+        cfg: Config,
+        *,
+        kek: bytes | None = None,
+        on_write_failed: Callable[[str, str, str], None] | None = None,
+    ) -> None:
         c = cfg.cobrowse
         self.desk = desk
+        # (session, code, message): the recording service stops the whole recording
+        # with the reason, as it does when a media track cannot be written
+        self.on_write_failed = on_write_failed
         self.root = cfg.data_path
         self.kek = kek
         self.caps = Caps(
@@ -154,17 +166,21 @@ class CobrowseService:
             return
         cblog = self.logs.get(msg.session)
         loop = asyncio.get_running_loop()
-        if cblog is None:
-            directory = layout.session_dir(self.root, msg.session)
-            cblog = await loop.run_in_executor(None, lambda: CobrowseLog(directory, kek=self.kek))
-            self.logs[msg.session] = cblog
-            if not (msg.snapshot and msg.part == 0):
-                self.ask_snapshot(msg.session)
         t = now - inter.created_at
         try:
+            if cblog is None:
+                directory = layout.session_dir(self.root, msg.session)
+                # opening writes too: a sealed log starts with its header
+                cblog = await loop.run_in_executor(
+                    None, lambda: CobrowseLog(directory, kek=self.kek)
+                )
+                self.logs[msg.session] = cblog
+                if not (msg.snapshot and msg.part == 0):
+                    self.ask_snapshot(msg.session)
+            opened = cblog
             written = await loop.run_in_executor(
                 None,
-                lambda: cblog.append(
+                lambda: opened.append(
                     t=t,
                     batch=msg.batch,
                     part=msg.part,
@@ -173,9 +189,11 @@ class CobrowseService:
                     data=msg.data,
                 ),
             )
-        except OSError as exc:  # a full disk: co-browsing goes on, unrecorded
+        except OSError as exc:  # a full disk: co-browsing goes on, the recording stops
             log.error("co-browse recording failed", session_id=msg.session, error=str(exc))
             await self._close_log(msg.session)
+            if self.on_write_failed is not None:
+                self.on_write_failed(msg.session, failure_code(exc), f"co-browse: {exc}")
             return
         if not written:
             self.ask_snapshot(msg.session)

@@ -28,7 +28,7 @@ import pytest
 import pytest_asyncio
 
 from recorder import layout
-from signaling.client import CustomerClient, StaffClient
+from signaling.client import CustomerClient, StaffClient, join_cobrowse
 from signaling.client_media import MediaClient
 from signaling.keys import ARCHIVE, MEDIA, NODE
 from visual.sources import frame_digest
@@ -205,6 +205,60 @@ async def test_a_full_disk_stops_the_recording_and_nothing_else(
     fresh = [t for t in manifest.tracks if t.state == "complete" and t.source == "camera"]
     assert fresh and fresh[0].frames > 10
     assert small_disk.free_bytes() > 0
+
+
+@pytest.mark.parametrize("store_kind", ["memory"])
+@pytest.mark.parametrize("sealed", [False, True], ids=["plain", "encrypted"])
+async def test_a_full_disk_stops_a_co_browse_recording_and_co_browsing_goes_on(
+    start_desk: StartDesk, small_disk: SmallDisk, sealed: bool
+):
+    """A co-browse-only recording has no media track to notice the full disk: the page
+    stream's own write failure stops the recording with ``disk_full``, both sides are
+    told, and the page keeps reaching the agent. With encryption at rest as without."""
+    from recorder.sealed import new_kek_file
+
+    recording: dict[str, Any] = {"render": False, "transcribe": False}
+    if sealed:
+        key_file = small_disk.data / "recording.key"
+        new_kek_file(key_file)
+        recording["encryption_key_file"] = str(key_file)
+    desk, agent, customer, sid = await accepted_pair(
+        start_desk,
+        server={"data_dir": str(small_disk.data)},
+        entries={"demo": {"channels": ["chat", "cobrowse"], "recording": {}}},
+        recording=recording,
+    )
+    await agree(sid, agent, customer, "cobrowse")
+    await agent.wait_event(sid, "channel.accepted")
+    snapshot = [
+        {"type": 4, "data": {"href": "https://shop.example/"}, "timestamp": 1},
+        {"type": 2, "data": {"pad": "x" * 60_000}, "timestamp": 2},
+    ]
+    await record(sid, agent, customer)
+    await customer.wait_for(lambda m: m.get("type") == "cobrowse.snapshot", timeout=5)
+    small_disk.fill(leave=0)
+    await customer.send_cobrowse(snapshot, snapshot=True)
+
+    failed = await agent.wait_event(sid, "recording.failed", timeout=15)
+    assert failed["event"]["data"]["code"] == "disk_full"
+    assert failed["event"]["data"]["error"].startswith("co-browse: ")
+    assert "No space left on device" in failed["event"]["data"]["error"]
+    for side in (agent, customer):
+        stopped = await side.wait_event(sid, "recording.stopped", timeout=10)
+        assert stopped["event"]["data"] == {"reason": "disk_full"}
+    # co-browsing and chat go on
+    later = [{"type": 3, "data": {"source": 2}, "timestamp": 9}]
+    await customer.send_cobrowse(later)
+    got = await agent.wait_for(
+        lambda m: m.get("type") == "cobrowse.events" and join_cobrowse([m]) == [later],
+        timeout=5,
+    )
+    assert got["session"] == sid
+    await customer.say("is the page still there?")
+    await agent.wait_event(sid, "chat.message")
+    assert not customer.closed.is_set() and not agent.closed.is_set()
+    async with (await desk.http()).get(desk.base + "/healthz") as r:
+        assert r.status == 200
 
 
 # ---------------------------------------------------------------- a worker that crashes
