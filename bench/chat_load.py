@@ -1003,6 +1003,11 @@ def livedesk_env(args: argparse.Namespace, data: Path, port: int) -> tuple[dict[
             "LIVEDESK_PORT": str(port),
             "LIVEDESK_SERVER_DEMO": "false",
             "LIVEDESK_SERVER_LOG_LEVEL": args.log_level,
+            # set-up offers all 2,000 sessions within a second or two; with the default
+            # 20 s a few of those offers expire before the load generator's accept is
+            # served, which is routing working (the session goes back to the queue and
+            # cools down for that agent) but leaves one customer unserved for the run
+            "LIVEDESK_ROUTING_OFFER_TIMEOUT_S": "120",
         }
     )
     note = ""

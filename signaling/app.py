@@ -35,6 +35,7 @@ from signaling.config import Config
 from signaling.connection import UNAVAILABLE_MESSAGE
 from signaling.desk import Desk
 from signaling.errors import LivedeskError
+from signaling.gcschedule import GcSchedule
 from signaling.headers import CSP, HSTS, PERMISSIONS_POLICY, served_over_https
 from signaling.keys import (
     ADDRESS_LIMITS,
@@ -179,7 +180,9 @@ def create_app(
     """Build the application. Resources open when it starts and close when it stops.
 
     ``freeze_gc`` (for a server process, not tests) moves everything alive after
-    start-up out of the cyclic collector's reach, so full collections stay short.
+    start-up out of the cyclic collector's reach, so full collections stay short, and
+    runs those every ``server.gc_full_every_s`` (signaling/gcschedule.py). Both are
+    process-wide, which is why tests leave them alone.
     """
     app = web.Application(middlewares=[errors_and_headers], client_max_size=256 * 1024)
     app[CONFIG] = cfg
@@ -201,7 +204,7 @@ def create_app(
     )
     app.cleanup_ctx.append(_resources)
     if freeze_gc:
-        app.on_startup.append(_freeze_gc)
+        app.cleanup_ctx.append(_server_gc)
     app.router.add_get("/healthz", http_api.healthz)
     app.router.add_get("/metrics", http_api.metrics)
     app.router.add_post("/api/sessions", http_api.start_session)
@@ -234,9 +237,22 @@ def create_app(
     return app
 
 
-async def _freeze_gc(_app: web.Application) -> None:
+async def _server_gc(app: web.Application) -> AsyncIterator[None]:
     gc.collect()
     gc.freeze()
+    every = app[CONFIG].server.gc_full_every_s
+    if not every:
+        yield
+        return
+    schedule = GcSchedule(full_every_s=every)
+    app[METRICS].gauge(
+        "livedesk_gc_scheduled_passes_total",
+        "Full garbage-collector passes run on server.gc_full_every_s",
+        lambda: {"": float(schedule.passes)},
+    )
+    schedule.start()
+    yield
+    await schedule.stop()
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:

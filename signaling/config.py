@@ -47,6 +47,9 @@ class ServerConfig(_Section):
     log_level: Annotated[str, msgspec.Meta(pattern=r"^(debug|info|warning|error)$")] = "info"
     log_format: Annotated[str, msgspec.Meta(pattern=r"^(console|json)$")] = "console"
     demo: bool = True
+    #: Full garbage-collector passes run every this many seconds instead of when CPython
+    #: decides (signaling/gcschedule.py); 0 leaves CPython's own schedule.
+    gc_full_every_s: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 60.0
 
 
 class LimitsConfig(_Section):

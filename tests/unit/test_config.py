@@ -264,6 +264,11 @@ INVALID = [
         "config error: limits.ws_max_frame_bytes = 100: Expected `int` >= 20000",
         id="frame-limit-too-small",
     ),
+    pytest.param(
+        {"server": {"gc_full_every_s": -1}},
+        "config error: server.gc_full_every_s = -1: Expected `float` >= 0.0",
+        id="gc-interval-negative",
+    ),
 ]
 
 
