@@ -116,7 +116,9 @@ class SdpCase:
                 lines = lines[: args[0] % n]
             elif name == "truncate_chars":
                 text = eol.join(lines)
-                lines = text[: args[0] % max(1, len(text))].split(eol)
+                cut = text[: args[0] % max(1, len(text))]
+                # an earlier "eol" op may have left no line ending to split on
+                lines = cut.split(eol) if eol else [cut]
             elif name == "swap" and lines:
                 i, j = args[0] % n, args[1] % n
                 lines[i], lines[j] = lines[j], lines[i]
