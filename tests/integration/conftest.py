@@ -39,6 +39,20 @@ DATABASE_URL = os.environ.get(
 PASSWORD = "correct horse battery"
 CUSTOMER_SECRET = "company-backend-shared-secret-0123456789"
 
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed multi-node test's report ends with its nodes' logs: a CI run's output
+    is then enough to see what each node did (the log files go with the machine)."""
+    from .nodes import RUNNING
+
+    outcome = yield
+    rep = outcome.get_result()  # type: ignore[attr-defined]
+    if rep.failed and RUNNING:
+        for nodes in RUNNING:
+            rep.sections.append(("node logs", nodes.log_tails()))
+
+
 # scrypt is deliberately slow; hash the test password once per run
 _HASH = auth.hash_password(PASSWORD)
 
@@ -352,6 +366,18 @@ async def _bounded(what: str, step: Awaitable[Any], problems: list[str]) -> None
         t.print_stack(limit=6, file=out)
     problems.append(f"{what} hung over 40 s; tasks:\n{out.getvalue()}")
     task.cancel()
+
+
+@pytest.fixture(scope="session")
+def media_clips() -> None:
+    """The synthetic clips the media tests send, encoded before any test's event loop
+    runs. Encoding 10 s of video takes seconds on a loaded machine; done inside a test it
+    stalls the loop past the server's WebSocket heartbeat, and the server drops both sides.
+    """
+    from .test_media import audio_clip, video_clip
+
+    video_clip()
+    audio_clip()
 
 
 def _dump_tasks(*_: object) -> None:  # debugging aid: kill -USR1 <pytest pid>

@@ -24,6 +24,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "cluster-test-secret-0123456789abcdef0123456789"
 
+RUNNING: list[Nodes] = []
+"""The deployments of the test under way; a failed test's report shows their logs."""
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -126,6 +129,13 @@ class Nodes:
                 node.proc.kill()
                 node.proc.wait(timeout=5)
 
+    def log_tails(self, lines: int = 80) -> str:
+        """The last ``lines`` of every node's log, for a failed test's report."""
+        return "\n".join(
+            f"--- {n.name} ({n.log_path})\n" + "\n".join(n.log().splitlines()[-lines:])
+            for n in self.nodes
+        )
+
     def tracebacks(self) -> str:
         return "\n".join(f"--- {n.name}\n{n.log()}" for n in self.nodes if "Traceback" in n.log())
 
@@ -160,9 +170,11 @@ def node_processes(
     for key in ("LIVEDESK_CONFIG", "LIVEDESK_PORT", "LIVEDESK_DATA_DIR"):
         env.pop(key, None)
     nodes = Nodes(config_path, data_dir, env)
+    RUNNING.append(nodes)
     try:
         for i in range(count):
             nodes.start(f"node{i + 1}")
         yield nodes
     finally:
+        RUNNING.remove(nodes)
         nodes.stop_all()

@@ -38,6 +38,8 @@ from .tcp_proxy import TcpProxy
 from .test_media import accepted_pair, agree, audio_clip, peers, track, video_clip, wait_kind
 from .test_recording import entry, login, record, same_run
 
+pytestmark = pytest.mark.usefixtures("media_clips")
+
 HEARTBEAT_S = 1.0
 """Small enough to wait for, large enough that a busy loop does not drop a healthy socket
 (aiohttp waits half a heartbeat for the pong)."""

@@ -35,6 +35,8 @@ from visual.sources import ClipTrack
 from .conftest import Desk, StartDesk
 from .test_media import audio_clip, video_clip
 
+pytestmark = pytest.mark.usefixtures("media_clips")
+
 memory_store = pytest.mark.parametrize("store_kind", ["memory"])
 
 ENDINGS = ("clean", "abrupt", "pc_first")

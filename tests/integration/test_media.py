@@ -22,7 +22,10 @@ from visual.sources import Clip, ClipTrack, frame_digest, synthetic_audio, synth
 
 from .conftest import StartDesk
 
-pytestmark = pytest.mark.parametrize("store_kind", ["memory"])
+pytestmark = [
+    pytest.mark.parametrize("store_kind", ["memory"]),
+    pytest.mark.usefixtures("media_clips"),
+]
 
 
 @functools.cache

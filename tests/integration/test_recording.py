@@ -38,7 +38,10 @@ from .test_media import (
     wait_kind,
 )
 
-pytestmark = pytest.mark.parametrize("store_kind", ["memory"])
+pytestmark = [
+    pytest.mark.parametrize("store_kind", ["memory"]),
+    pytest.mark.usefixtures("media_clips"),
+]
 
 MEDIA_ENTRY = {"channels": ["chat", "voice", "video", "screen"]}
 
