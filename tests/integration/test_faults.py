@@ -113,19 +113,29 @@ async def frames_keep_coming(am: MediaClient, pub: str, more: int = 15) -> None:
 
 
 @pytest.mark.parametrize("store_kind", ["memory"])
+@pytest.mark.parametrize("sealed", [False, True], ids=["plain", "encrypted"])
 async def test_a_full_disk_stops_the_recording_and_nothing_else(
-    start_desk: StartDesk, small_disk: SmallDisk
+    start_desk: StartDesk, small_disk: SmallDisk, sealed: bool
 ):
     """The disk fills mid-recording: the recording stops with ``disk_full`` (both sides are
     told, the written part plays, the archive says interrupted); the call, the chat, other
-    sessions and new sessions go on; with space again, recording works."""
+    sessions and new sessions go on; with space again, recording works. With encryption
+    at rest as without: the sealed chunks written before the disk filled open."""
+    from recorder.sealed import new_kek_file
+
+    recording: dict[str, Any] = {"render": False, "transcribe": False}
+    if sealed:
+        # the key stays off the small disk, as an operator's key file would
+        key_file = small_disk.data / "recording.key"
+        new_kek_file(key_file)
+        recording["encryption_key_file"] = str(key_file)
     users = (("agent_ann",), ("qa_quinn", {"role": "qa"}))
     desk, agent, customer, sid = await accepted_pair(
         start_desk,
         users=users,
         server={"data_dir": str(small_disk.data)},
         entries=entry(),
-        recording={"render": False, "transcribe": False},
+        recording=recording,
     )
     other = await desk.customer("another question", name="Lee")
     other_sid = await agent.wait_offer()
@@ -202,6 +212,7 @@ async def test_a_full_disk_stops_the_recording_and_nothing_else(
             break
         await asyncio.sleep(0.1)
     assert not list(directory.glob("*.tmp")), "a refused write left a temporary file"
+    assert all(t.file.endswith(".sealed") == sealed for t in manifest.tracks)
     cut_short = [t for t in manifest.tracks if t.state == "interrupted"]
     assert cut_short and all("No space left" in t.error for t in cut_short)
     fresh = [t for t in manifest.tracks if t.state == "complete" and t.source == "camera"]
