@@ -164,9 +164,16 @@ async def sampler(
     every_s: float,
     stop: asyncio.Event,
     into: list[dict[str, Any]],
+    redis: int | None = None,
 ) -> None:
-    """Every ``every_s``: server RSS, fds, CPU, gauges; errors so far; machine CPU."""
+    """Every ``every_s``: server RSS, fds, CPU, gauges; errors so far; machine CPU (with
+    a local redis-server's own share apart from the rest)."""
+
+    def redis_cpu() -> float:
+        return proc_cpu_s(redis) if redis is not None else 0.0
+
     cpu0, own0, mach0, t0 = proc_cpu_s(ld.pid), time.process_time(), machine_cpu()[0], perf()
+    red0 = redis_cpu()
     k = 0
     while True:
         k += 1
@@ -174,6 +181,7 @@ async def sampler(
             await asyncio.wait_for(stop.wait(), max(0.0, phase.t_start + k * every_s - perf()))
         rss, hwm = proc_mem_mb(ld.pid)
         cpu1, own1, mach1, t1 = proc_cpu_s(ld.pid), time.process_time(), machine_cpu()[0], perf()
+        red1 = redis_cpu()
         row: dict[str, Any] = {
             "t": t1 - phase.t_start,
             "rss_mb": rss,
@@ -181,7 +189,10 @@ async def sampler(
             "fds": fd_count(ld.pid),
             "server_cpu_pct": (cpu1 - cpu0) / (t1 - t0) * 100,
             "loadgen_cpu_pct": (own1 - own0) / (t1 - t0) * 100,
-            "other_cpu_pct": max(0.0, (mach1 - mach0) - (cpu1 - cpu0) - (own1 - own0))
+            "redis_cpu_pct": (red1 - red0) / (t1 - t0) * 100 if redis is not None else None,
+            "other_cpu_pct": max(
+                0.0, (mach1 - mach0) - (cpu1 - cpu0) - (own1 - own0) - (red1 - red0)
+            )
             / (t1 - t0)
             * 100,
             "errors": sum(phase.errors.values()) + phase.send_failed,
@@ -193,7 +204,7 @@ async def sampler(
         except Exception as exc:
             row["scrape_error"] = str(exc)[:100]
         into.append(row)
-        cpu0, own0, mach0, t0 = cpu1, own1, mach1, t1
+        cpu0, own0, mach0, t0, red0 = cpu1, own1, mach1, t1, red1
         if stop.is_set():
             return
 
@@ -261,6 +272,7 @@ def buckets(
                 ),
                 "server_cpu_pct": mean("server_cpu_pct"),
                 "loadgen_cpu_pct": mean("loadgen_cpu_pct"),
+                "redis_cpu_pct": mean("redis_cpu_pct"),
                 "other_cpu_pct": mean("other_cpu_pct"),
                 "errors": errors - prev_errors,
                 "sent_total": last.get("sent"),
@@ -290,6 +302,7 @@ def table(rows: list[dict[str, Any]], width: float) -> str:
         "srv lag max",
         "gc max ms",
         "gen lag p99",
+        "redis CPU%",
         "other CPU%",
         "errors",
     )
@@ -312,6 +325,7 @@ def table(rows: list[dict[str, Any]], width: float) -> str:
                 _f(r["server_lag_max_ms"], "{:.1f}"),
                 _f(r["gc_max_ms"], "{:.1f}"),
                 _f(r["loadgen_lag_p99_ms"], "{:.1f}"),
+                _f(r.get("redis_cpu_pct"), "{:.0f}"),
                 _f(r["other_cpu_pct"], "{:.0f}"),
                 f"{r['errors']:d}",
             )
@@ -412,7 +426,11 @@ def verdict(res: dict[str, Any], args: argparse.Namespace) -> tuple[list[str], l
 
 
 async def run(args: argparse.Namespace, work: Path, procs: list[Proc], res: dict[str, Any]) -> None:
+    from cluster_load import redis_pid
+
     ncpu = len(os.sched_getaffinity(0))
+    # a redis-server on this machine shares its cores (unpinned): its CPU is its own column
+    redis = await redis_pid(args.redis) if args.redis else None
     server_cpus: set[int] | None = None
     if not args.no_pin and ncpu >= 2:
         allowed = sorted(os.sched_getaffinity(0))
@@ -469,7 +487,9 @@ async def run(args: argparse.Namespace, work: Path, procs: list[Proc], res: dict
         ]
         phase.t_start = perf()
         phase.measuring = True
-        samp = asyncio.create_task(sampler(phase, ld, http, base, args.sample, stop, samples))
+        samp = asyncio.create_task(
+            sampler(phase, ld, http, base, args.sample, stop, samples, redis)
+        )
         try:
             await drive_chat(phase, pairs, args)
             g0 = perf()
@@ -623,6 +643,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{_f(w['server_connections'], '{:.0f}')} on the server (of {w['sockets']}); "
         f"errors {w['errors_total'] + w['send_failed']}, lost {w['lost']}, late {w['late']}"
     )
+    reds = [r["redis_cpu_pct"] for r in res["buckets"] if r.get("redis_cpu_pct") is not None]
+    if reds:
+        print(
+            f"redis-server (this machine, not pinned) used {min(reds):.0f}-{max(reds):.0f}% "
+            "of a core per bucket, on the same two cores as the server and load generator"
+        )
     others = [r["other_cpu_pct"] for r in res["buckets"] if r["other_cpu_pct"] is not None]
     if others and max(others) > 15:
         print(
