@@ -353,21 +353,23 @@ class StaffClient(_Client):
     async def set_status(self, status: str) -> Message:
         return await self.request("agent.status", status=status)
 
-    async def wait_offer(self, *, timeout: float = 10.0) -> str:
-        """Wait for a console snapshot that offers this agent a session; return its id."""
+    async def wait_offer(self, *, session: str | None = None, timeout: float = 10.0) -> str:
+        """Wait for a console snapshot that offers this agent a session (``session``, when
+        given); return its id."""
         me = self.welcome.get("user", {}).get("username")
+
+        def offered(s: dict[str, Any]) -> bool:
+            return (
+                s["state"] == "offered"
+                and s["offered_to"] == me
+                and (session is None or s["session"] == session)
+            )
+
         msg = await self.wait_for(
-            lambda m: (
-                m.get("type") == "console"
-                and any(s["state"] == "offered" and s["offered_to"] == me for s in m["sessions"])
-            ),
+            lambda m: m.get("type") == "console" and any(offered(s) for s in m["sessions"]),
             timeout=timeout,
         )
-        return next(
-            s["session"]
-            for s in msg["sessions"]
-            if s["state"] == "offered" and s["offered_to"] == me
-        )
+        return next(s["session"] for s in msg["sessions"] if offered(s))
 
     async def say(self, session: str, text: str, *, client_msg_id: str | None = None) -> Message:
         return await self.request(

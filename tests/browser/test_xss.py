@@ -603,20 +603,6 @@ async def post(http: aiohttp.ClientSession, server: Server, path: str, body: Any
         return data
 
 
-async def wait_offer_of(agent: Any, sid: str) -> None:
-    me = agent.welcome.get("user", {}).get("username")
-    await agent.wait_for(
-        lambda m: (
-            m.get("type") == "console"
-            and any(
-                s["session"] == sid and s["state"] == "offered" and s["offered_to"] == me
-                for s in m["sessions"]
-            )
-        ),
-        timeout=20,
-    )
-
-
 # ---------------------------------------------------------------- the customer page and console
 
 
@@ -892,7 +878,7 @@ async def recorded_chat(server: Server, corpus: list[str]) -> str:
             customer_token=customer_token(TOKEN_NAME, TOKEN_TIER, sub="c-qa"),
         )
         sid = customer.session
-        await wait_offer_of(agent, sid)
+        await agent.wait_offer(session=sid, timeout=20)
         await agent.request("offer.accept", session=sid)
         await agent.request("recording.request", session=sid)
         await customer.wait_event(sid, "recording.requested")

@@ -479,13 +479,7 @@ async def test_sigkill_of_the_owner_node_is_found_within_the_lease_and_nothing_i
         assert await dep.owner(c.session) not in (None, owner)
     await agent.set_status("available")
     for c in queued[:2]:
-        await agent.wait_for(
-            lambda m, sid=c.session: (
-                m.get("type") == "console"
-                and any(s["session"] == sid and s["state"] == "offered" for s in m["sessions"])
-            ),
-            timeout=15,
-        )
+        await agent.wait_offer(session=c.session, timeout=15)
         reply = await agent.request("offer.accept", session=c.session)
         assert reply.get("state") == "active"
 
