@@ -44,13 +44,15 @@ CUSTOMER_SECRET = "company-backend-shared-secret-0123456789"
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     """A failed multi-node test's report ends with its nodes' logs: a CI run's output
     is then enough to see what each node did (the log files go with the machine)."""
-    from .nodes import RUNNING
+    from .nodes import RUNNING, STOPPED_BY_ERROR
 
     outcome = yield
     rep = outcome.get_result()  # type: ignore[attr-defined]
-    if rep.failed and RUNNING:
-        for nodes in RUNNING:
-            rep.sections.append(("node logs", nodes.log_tails()))
+    stopped = list(STOPPED_BY_ERROR)
+    STOPPED_BY_ERROR.clear()
+    if rep.failed:
+        for text in [*stopped, *(nodes.log_tails() for nodes in RUNNING)]:
+            rep.sections.append(("node logs", text))
 
 
 # scrypt is deliberately slow; hash the test password once per run

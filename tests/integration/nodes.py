@@ -26,6 +26,8 @@ SECRET = "cluster-test-secret-0123456789abcdef0123456789"
 
 RUNNING: list[Nodes] = []
 """The deployments of the test under way; a failed test's report shows their logs."""
+STOPPED_BY_ERROR: list[str] = []
+"""Log tails of deployments a test's exception stopped before its report was made."""
 
 
 def free_port() -> int:
@@ -175,6 +177,10 @@ def node_processes(
         for i in range(count):
             nodes.start(f"node{i + 1}")
         yield nodes
+    except BaseException:
+        # the test's own `with` ended these nodes: keep their logs for its report
+        STOPPED_BY_ERROR.append(nodes.log_tails())
+        raise
     finally:
         RUNNING.remove(nodes)
         nodes.stop_all()

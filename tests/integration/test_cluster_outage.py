@@ -143,13 +143,19 @@ async def _outage(dep: Deployment, redis: RedisServer) -> None:
         await dep.redis.aclose()
         dep.redis = aioredis.from_url(redis.url)
 
-        # the outage's chat is in the store's log under the seqs the clients saw
-        raws = await dep.redis.lrange(f"{dep.prefix}:e:{sid}", 0, -1)
-        logged = {
-            json.loads(r)["event"]["data"].get("text"): json.loads(r)["seq"]
-            for r in raws
-            if json.loads(r)["event"]["kind"] == "chat.message"
-        }
+        # the outage's chat is in the store's log under the seqs the clients saw, once the
+        # owner has replayed its journal (on its own next heartbeat: another node serving
+        # new customers again does not mean the owner's store connection is back yet)
+        while True:
+            raws = await dep.redis.lrange(f"{dep.prefix}:e:{sid}", 0, -1)
+            logged = {
+                json.loads(r)["event"]["data"].get("text"): json.loads(r)["seq"]
+                for r in raws
+                if json.loads(r)["event"]["kind"] == "chat.message"
+            }
+            if "and the answer" in logged or time.monotonic() - back_at > 15:
+                break
+            await asyncio.sleep(0.1)
         assert logged["said while Redis was away"] == seq_c
         assert logged["and the answer"] == seq_a
         assert [json.loads(r)["seq"] for r in raws] == list(range(1, len(raws) + 1))
